@@ -1,0 +1,44 @@
+//! Chain specifications built from the runtime's genesis presets.
+use capsule_runtime::{SS58_PREFIX, TOKEN_DECIMALS, TOKEN_SYMBOL, WASM_BINARY};
+use sc_service::ChainType;
+
+/// A chain specification of the capsule network.
+pub type ChainSpec = sc_service::GenericChainSpec;
+
+fn wasm_binary() -> Result<&'static [u8], String> {
+    WASM_BINARY.ok_or_else(|| {
+        "The runtime wasm was not built (SKIP_WASM_BUILD is set?): rebuild the node without it."
+            .to_string()
+    })
+}
+
+/// Token symbol, decimals and address format, which polkadot.js apps displays.
+fn properties() -> sc_chain_spec::Properties {
+    let mut properties = sc_chain_spec::Properties::new();
+    properties.insert("tokenSymbol".into(), TOKEN_SYMBOL.into());
+    properties.insert("tokenDecimals".into(), TOKEN_DECIMALS.into());
+    properties.insert("ss58Format".into(), SS58_PREFIX.into());
+    properties
+}
+
+/// One validator (Alice) on this machine.
+pub fn development_chain_spec() -> Result<ChainSpec, String> {
+    Ok(ChainSpec::builder(wasm_binary()?, None)
+        .with_name("Capsule Development")
+        .with_id("capsule_dev")
+        .with_chain_type(ChainType::Development)
+        .with_genesis_config_preset_name(sp_genesis_builder::DEV_RUNTIME_PRESET)
+        .with_properties(properties())
+        .build())
+}
+
+/// Four validators (Alice, Bob, Charlie, Dave), for zombienet and multi-process tests.
+pub fn local_chain_spec() -> Result<ChainSpec, String> {
+    Ok(ChainSpec::builder(wasm_binary()?, None)
+        .with_name("Capsule Local Testnet")
+        .with_id("capsule_local")
+        .with_chain_type(ChainType::Local)
+        .with_genesis_config_preset_name(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET)
+        .with_properties(properties())
+        .build())
+}

@@ -1,0 +1,41 @@
+//! Types shared by the capsule runtime and the off-chain daemons, defined once.
+//!
+//! Everything here is `no_std`, SCALE-encoded, and described by `TypeInfo`, so the runtime
+//! stores it, clients decode it from metadata, and the gateway, agent and CLI build the same
+//! bytes. The crate depends on neither `frame-support` nor `sp-*`: daemons compile it without
+//! the runtime's dependency tree.
+//!
+//! - [`ids`]: [`TaskId`], [`RoundId`], [`EpochIndex`].
+//! - [`measurement`]: [`MeasurementDigest`] and [`ImageDigest`] (a Docker image id).
+//! - [`attestation`]: [`Verdict`], [`HardwareLevel`], [`AttestationPhase`].
+//! - [`capsule`]: [`CapsuleCid`], the content id of a sealed capsule.
+//! - [`policy`]: [`TaskPolicy`] and its [`PolicyDigest`].
+//! - [`vrf`]: [`VrfProofBytes`] and the [`VrfTranscriptInput`] every sortition proof signs.
+//! - [`signing`]: the digest an ECDSA account signs, so a hardware module can sign extrinsics.
+//!
+//! Each type's encoding is pinned by a golden vector in its module's tests; changing one is a
+//! breaking change of the chain and every daemon.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod attestation;
+pub mod capsule;
+pub mod hashing;
+pub mod ids;
+pub mod measurement;
+pub mod policy;
+pub mod signing;
+pub mod vrf;
+
+pub use attestation::{AttestationPhase, HardwareLevel, Verdict};
+pub use capsule::{CapsuleCid, CidCodec};
+pub use ids::{EpochIndex, RoundId, TaskId};
+pub use measurement::{ImageDigest, MeasurementDigest};
+pub use policy::{
+    EgressRule, IpAddress, PolicyDigest, ResourceLimits, TaskPolicy, TransportProtocol,
+};
+pub use vrf::{VrfDomain, VrfProofBytes, VrfTranscriptInput};
+
+/// Re-exported so users name the same `BoundedVec` the types use.
+pub use bounded_collections::{BoundedVec, ConstU32};

@@ -1,0 +1,102 @@
+//! Named genesis configurations: `development` (one validator, Alice) and `local_testnet`
+//! (Alice, Bob, Charlie and Dave). Both use short epochs so tests see epoch changes quickly.
+use alloc::{vec, vec::Vec};
+use frame_support::build_struct_json_patch;
+use serde_json::Value;
+use sp_consensus_babe::AuthorityId as BabeId;
+use sp_consensus_grandpa::AuthorityId as GrandpaId;
+use sp_genesis_builder::{self, PresetId};
+use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
+
+use crate::{
+    AccountId, BalancesConfig, ChainParamsConfig, RuntimeGenesisConfig, SessionConfig, SessionKeys,
+    SudoConfig, BABE_GENESIS_EPOCH_CONFIG, DEV_EPOCH_DURATION, UNIT,
+};
+
+/// What every well-known development account starts with.
+pub const ENDOWMENT: u128 = 1_000_000 * UNIT;
+
+/// A validator of a preset: its account and its session keys.
+struct Validator {
+    account: AccountId,
+    keys: SessionKeys,
+}
+
+fn validator(sr: Sr25519Keyring, ed: Ed25519Keyring) -> Validator {
+    Validator {
+        account: sr.to_account_id(),
+        keys: SessionKeys {
+            babe: BabeId::from(sr.public()),
+            grandpa: GrandpaId::from(ed.public()),
+        },
+    }
+}
+
+fn genesis(validators: Vec<Validator>, root: AccountId, endowed: Vec<AccountId>) -> Value {
+    build_struct_json_patch!(RuntimeGenesisConfig {
+        chain_params: ChainParamsConfig {
+            epoch_duration: DEV_EPOCH_DURATION
+        },
+        balances: BalancesConfig {
+            balances: endowed
+                .into_iter()
+                .map(|account| (account, ENDOWMENT))
+                .collect::<Vec<_>>(),
+        },
+        babe: pallet_babe::GenesisConfig {
+            epoch_config: BABE_GENESIS_EPOCH_CONFIG
+        },
+        session: SessionConfig {
+            keys: validators
+                .into_iter()
+                .map(|v| (v.account.clone(), v.account, v.keys))
+                .collect::<Vec<_>>(),
+        },
+        sudo: SudoConfig { key: Some(root) },
+    })
+}
+
+/// One validator (Alice), Alice is root, the well-known accounts are endowed.
+pub fn development_config_genesis() -> Value {
+    genesis(
+        vec![validator(Sr25519Keyring::Alice, Ed25519Keyring::Alice)],
+        Sr25519Keyring::Alice.to_account_id(),
+        Sr25519Keyring::well_known()
+            .map(|k| k.to_account_id())
+            .collect(),
+    )
+}
+
+/// Four validators (Alice, Bob, Charlie, Dave), Alice is root.
+pub fn local_config_genesis() -> Value {
+    genesis(
+        vec![
+            validator(Sr25519Keyring::Alice, Ed25519Keyring::Alice),
+            validator(Sr25519Keyring::Bob, Ed25519Keyring::Bob),
+            validator(Sr25519Keyring::Charlie, Ed25519Keyring::Charlie),
+            validator(Sr25519Keyring::Dave, Ed25519Keyring::Dave),
+        ],
+        Sr25519Keyring::Alice.to_account_id(),
+        Sr25519Keyring::well_known()
+            .map(|k| k.to_account_id())
+            .collect(),
+    )
+}
+
+/// The JSON patch of the preset `id`, if there is one.
+pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
+    let patch = match id.as_ref() {
+        sp_genesis_builder::DEV_RUNTIME_PRESET => development_config_genesis(),
+        sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_config_genesis(),
+        _ => return None,
+    };
+    serde_json::to_vec(&patch).ok()
+}
+
+/// Names of the presets this runtime offers.
+pub fn preset_names() -> Vec<PresetId> {
+    vec![
+        PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
+        PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+    ]
+}

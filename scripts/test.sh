@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test: unit tests, golden vectors, and the tests against real dev nodes (the fixture
+# starts release `capsule-node --dev` processes; the @polkadot/api suite runs inside one).
+# One profile (release) builds the node and the tests, so the runtime wasm is built once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+. scripts/env.sh
+cargo test --release --locked --workspace "$@"
+# The daemons' workspace (docs/adr/0004), once it exists.
+if [ -f offchain-workers/Cargo.toml ]; then
+  cargo test --release --locked --manifest-path offchain-workers/Cargo.toml --workspace "$@"
+fi
