@@ -159,7 +159,7 @@ mod tests {
             ImageDigest::parse(&upper),
             Err(ImageDigestParseError::BadHex)
         );
-        let not_hex = EMPTY_CONFIG_ID.replace('a', "g");
+        let not_hex = EMPTY_CONFIG_ID.replacen("4413", "g413", 1);
         assert_eq!(
             ImageDigest::parse(&not_hex),
             Err(ImageDigestParseError::BadHex)

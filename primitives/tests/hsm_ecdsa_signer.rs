@@ -101,5 +101,35 @@ fn a_signature_over_other_bytes_or_by_another_key_is_refused() {
     assert!(!runtime_accepts(&long, wrong, &hsm_account()));
 }
 
-const GOLDEN_SHORT: &str = "";
-const GOLDEN_LONG: &str = "";
+const GOLDEN_SHORT: &str = concat!(
+    "8f64bbe23df93146d74eb42b3d1f34f3158880596413bbcdf0f59a9927019d47",
+    "31a8883148d1a01b2c402d22e467c5b4c71d501dea29f3887abadc0985ab264f",
+    "00",
+);
+const GOLDEN_LONG: &str = concat!(
+    "6260734ba685e4f2f6ce516effd53a2368bd169903063d3d6d21f431fce50627",
+    "373ed80bc7007ef742c49320915803c7234ecbdf5e8926cacb014f8bd7a37419",
+    "00",
+);
+
+#[test]
+fn the_hsm_signature_is_byte_for_byte_what_sp_core_signs() {
+    // Both sign with RFC 6979 deterministic nonces, so a software key in sp-core (what a dev
+    // gateway uses) and a module signing the digest produce identical signatures.
+    use sp_core::Pair as _;
+    let pair = sp_core::ecdsa::Pair::from_seed(&SECRET);
+    for payload in [
+        b"capsule: a short extrinsic payload".to_vec(),
+        vec![0xab; 257],
+    ] {
+        let message = if payload.len() > MAX_UNHASHED_PAYLOAD_LEN {
+            sp_crypto_hashing::blake2_256(&payload).to_vec()
+        } else {
+            payload.clone()
+        };
+        assert_eq!(
+            pair.sign(&message).0,
+            hsm_sign(&ecdsa_signing_digest(&payload))
+        );
+    }
+}
