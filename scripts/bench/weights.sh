@@ -20,6 +20,12 @@ bench_target=${CAPSULE_BENCH_TARGET_DIR:-$HOME/.cache/capsule-bench-target}
 bencher=$tools/bin/frame-omni-bencher
 
 if ! "$bencher" --version 2>/dev/null | grep -q "$omni_version"; then
+  # The bencher links RocksDB, whose bindings bindgen generates with libclang.
+  if ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1; then
+    echo "installing libclang-dev (frame-omni-bencher builds RocksDB bindings with bindgen)"
+    if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo=sudo; fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
+  fi
   echo "installing frame-omni-bencher $omni_version into $tools (once; it compiles for a while)"
   CARGO_TARGET_DIR="$bench_target/tools" cargo install --quiet frame-omni-bencher \
     --version "=$omni_version" --root "$tools"
