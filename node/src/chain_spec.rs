@@ -21,24 +21,38 @@ fn properties() -> sc_chain_spec::Properties {
     properties
 }
 
-/// One validator (Alice) on this machine.
-pub fn development_chain_spec() -> Result<ChainSpec, String> {
+/// A chain spec whose genesis is the runtime preset `preset`.
+fn from_preset(
+    name: &str,
+    id: &str,
+    chain_type: ChainType,
+    preset: &str,
+) -> Result<ChainSpec, String> {
     Ok(ChainSpec::builder(wasm_binary()?, None)
-        .with_name("Capsule Development")
-        .with_id("capsule_dev")
-        .with_chain_type(ChainType::Development)
-        .with_genesis_config_preset_name(sp_genesis_builder::DEV_RUNTIME_PRESET)
+        .with_name(name)
+        .with_id(id)
+        .with_chain_type(chain_type)
+        .with_genesis_config_preset_name(preset)
         .with_properties(properties())
         .build())
 }
 
+/// One validator (Alice) on this machine.
+pub fn development_chain_spec() -> Result<ChainSpec, String> {
+    from_preset(
+        "Capsule Development",
+        "capsule_dev",
+        ChainType::Development,
+        sp_genesis_builder::DEV_RUNTIME_PRESET,
+    )
+}
+
 /// Four validators (Alice, Bob, Charlie, Dave), for zombienet and multi-process tests.
 pub fn local_chain_spec() -> Result<ChainSpec, String> {
-    Ok(ChainSpec::builder(wasm_binary()?, None)
-        .with_name("Capsule Local Testnet")
-        .with_id("capsule_local")
-        .with_chain_type(ChainType::Local)
-        .with_genesis_config_preset_name(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET)
-        .with_properties(properties())
-        .build())
+    from_preset(
+        "Capsule Local Testnet",
+        "capsule_local",
+        ChainType::Local,
+        sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET,
+    )
 }

@@ -22,14 +22,18 @@ fn hsm_sign(digest: &[u8; 32]) -> [u8; 65] {
     out
 }
 
-fn hsm_account() -> AccountId32 {
+/// The module's compressed (33-byte) public key, as it exports it.
+fn hsm_public_key() -> [u8; 33] {
     let key = SigningKey::from_bytes(&SECRET.into()).unwrap();
-    let compressed: [u8; 33] = key
-        .verifying_key()
+    key.verifying_key()
         .to_encoded_point(true)
         .as_bytes()
         .try_into()
-        .unwrap();
+        .unwrap()
+}
+
+fn hsm_account() -> AccountId32 {
+    let compressed = hsm_public_key();
     AccountId32::new(ecdsa_account_id(&compressed))
 }
 
@@ -46,13 +50,7 @@ fn runtime_accepts(payload: &[u8], signature: [u8; 65], signer: &AccountId32) ->
 
 #[test]
 fn account_id_is_what_sp_core_derives() {
-    let key = SigningKey::from_bytes(&SECRET.into()).unwrap();
-    let compressed: [u8; 33] = key
-        .verifying_key()
-        .to_encoded_point(true)
-        .as_bytes()
-        .try_into()
-        .unwrap();
+    let compressed = hsm_public_key();
     let public = sp_core::ecdsa::Public::from_raw(compressed);
     let via_sp: AccountId32 = sp_runtime::MultiSigner::Ecdsa(public).into_account();
     assert_eq!(via_sp, hsm_account());
