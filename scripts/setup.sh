@@ -10,6 +10,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # Command → Debian package that provides it.
 declare -A needs=(
+  [cc]=build-essential         # C and C++ (binaryen's wasm-opt, ring, zstd...)
+  [c++]=build-essential
+  [make]=build-essential
   [protoc]=protobuf-compiler   # litep2p's protobuf definitions
   [clang]=clang                # C parts of some -sys crates
   [mold]=mold                  # the linker .cargo/config.toml asks for
@@ -24,11 +27,12 @@ for cmd in "${!needs[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${needs[$cmd]}")
 done
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+[ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    build-essential "${missing[@]}" >/dev/null
+    "${missing[@]}" >/dev/null
 fi
 
 if ! command -v rustup >/dev/null 2>&1; then

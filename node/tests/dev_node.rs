@@ -7,13 +7,18 @@ use std::{
 
 use capsule_node_fixture::DevNode;
 
-/// Reads the sample of metric `name` that carries `label` from the node's Prometheus exporter.
-fn metric(addr: SocketAddr, name: &str, label: &str) -> Option<f64> {
+/// One scrape of the node's Prometheus exporter.
+fn scrape(addr: SocketAddr) -> Option<String> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(stream, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
     let mut body = String::new();
     stream.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// The sample of metric `name` that carries `label`, from one scrape.
+fn metric(body: &str, name: &str, label: &str) -> Option<f64> {
     body.lines()
         .find(|line| line.starts_with(&format!("{name}{{")) && line.contains(label))
         .and_then(|line| line.rsplit(' ').next())
@@ -29,12 +34,9 @@ fn dev_node_finalizes_blocks_and_exports_metrics() {
 
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let best = metric(prometheus, "substrate_block_height", r#"status="best""#);
-        let final_height = metric(
-            prometheus,
-            "substrate_block_height",
-            r#"status="finalized""#,
-        );
+        let body = scrape(prometheus).unwrap_or_default();
+        let best = metric(&body, "substrate_block_height", r#"status="best""#);
+        let final_height = metric(&body, "substrate_block_height", r#"status="finalized""#);
         if let (Some(best), Some(final_height)) = (best, final_height) {
             if final_height >= 3.0 {
                 assert!(best >= final_height);

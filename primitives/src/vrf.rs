@@ -178,6 +178,20 @@ mod tests {
     }
 
     #[test]
+    fn encodings_are_pinned() {
+        let input = VrfTranscriptInput::task_assignment([1; 32], TaskId(0x0203), [4; 32]);
+        let expected = ["00", &"01".repeat(32), "0302000000000000", &"04".repeat(32)].concat();
+        assert_eq!(hex::encode(input.encode()), expected);
+        assert_eq!(VrfDomain::CommitteeSeat.encode(), [1]);
+        let proof = VrfProofBytes {
+            pre_output: [5; 32],
+            proof: [6; 64],
+        };
+        assert_eq!(proof.encode(), [[5u8; 32].as_slice(), &[6u8; 64]].concat());
+        assert_eq!(VrfTranscriptInput::max_encoded_len(), 73);
+    }
+
+    #[test]
     fn sp_core_derives_the_same_key_as_schnorrkel() {
         let pair = sr25519::Pair::from_seed(&SECRET);
         assert_eq!(pair.public().0, signer_account());

@@ -24,6 +24,7 @@ if ! "$bencher" --version 2>/dev/null | grep -q "$omni_version"; then
   if ! ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1; then
     echo "installing libclang-dev (frame-omni-bencher builds RocksDB bindings with bindgen)"
     if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo=sudo; fi
+    $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
   fi
   echo "installing frame-omni-bencher $omni_version into $tools (once; it compiles for a while)"

@@ -5,6 +5,9 @@ import { cryptoWaitReady } from '@polkadot/util-crypto';
 
 export const UNIT = 10n ** 12n;
 
+// Per-test deadline: a stalled chain fails a test instead of hanging the suite.
+export const TIMEOUT = { timeout: 120_000 };
+
 export async function connect() {
   const url = process.env.CAPSULE_WS_URL;
   if (!url) throw new Error('CAPSULE_WS_URL is not set: run these through `cargo test -p capsule-node`');
@@ -28,7 +31,7 @@ export function submitAndFinalize(api, tx, signer) {
       } else if (status.isFinalized) {
         unsubscribe();
         resolve({ blockHash: status.asFinalized.toHex(), events });
-      } else if (status.isDropped || status.isInvalid || status.isUsurped) {
+      } else if (status.isDropped || status.isInvalid || status.isUsurped || status.isFinalityTimeout) {
         unsubscribe();
         reject(new Error(`extrinsic not included: ${status.type}`));
       }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
-import { connect, submitAndFinalize, UNIT } from './common.mjs';
+import { connect, submitAndFinalize, UNIT, TIMEOUT } from './common.mjs';
 
 let api;
 let alice;
@@ -20,7 +20,7 @@ function transferEvent(api, events) {
   return { from: from.toString(), to: to.toString(), amount: amount.toBigInt() };
 }
 
-test('an sr25519 transfer is finalized and emits Transfer', async () => {
+test('an sr25519 transfer is finalized and emits Transfer', TIMEOUT, async () => {
   const dest = new Keyring({ type: 'sr25519', ss58Format: 42 }).addFromUri('//Capsule//sr25519-dest');
   const amount = 5n * UNIT;
   const { blockHash, events } = await submitAndFinalize(api, api.tx.balances.transferKeepAlive(dest.address, amount), alice);
@@ -33,7 +33,7 @@ test('an sr25519 transfer is finalized and emits Transfer', async () => {
   assert.equal(data.free.toBigInt(), amount);
 });
 
-test('an ECDSA account receives, then signs its own transfer', async () => {
+test('an ECDSA account receives, then signs its own transfer', TIMEOUT, async () => {
   const ecdsa = new Keyring({ type: 'ecdsa', ss58Format: 42 }).addFromUri('//Capsule//gateway-hsm');
   const bob = new Keyring({ type: 'sr25519', ss58Format: 42 }).addFromUri('//Bob');
   // An ECDSA account id is blake2_256 of the compressed key, not the key itself.
