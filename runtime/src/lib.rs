@@ -36,6 +36,7 @@ pub use apis::RuntimeApi;
 pub mod chain_params;
 pub mod configs;
 pub mod genesis_config_presets;
+pub mod weights;
 
 use sp_runtime::{
     generic, impl_opaque_keys,

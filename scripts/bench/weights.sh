@@ -37,7 +37,8 @@ CARGO_TARGET_DIR="$bench_target" cargo build --release --locked -p capsule-runti
   --features runtime-benchmarks
 wasm="$bench_target/release/wbuild/capsule-runtime/capsule_runtime.compact.compressed.wasm"
 
-own_pallet_dir="pallets/${pallet#pallet_}"
+own_pallet=${pallet#pallet_}
+own_pallet_dir="pallets/${own_pallet//_/-}"   # pallet_task_market -> pallets/task-market
 if [ -d "$own_pallet_dir/src" ]; then
   output="$own_pallet_dir/src/weights.rs"
   template=(--template scripts/bench/pallet-weight-template.hbs)
@@ -55,4 +56,6 @@ fi
   --header scripts/bench/weights-header.txt \
   "${template[@]}" \
   --output "$output"
+# The header records the command; keep this machine's directories out of the repository.
+sed -i -e "s|$bencher|frame-omni-bencher|" -e "s|$bench_target/|<bench-target>/|" "$output"
 echo "wrote $output"
