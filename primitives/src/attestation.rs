@@ -38,6 +38,7 @@ pub enum Verdict {
     MaxEncodedLen,
     TypeInfo,
 )]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum HardwareLevel {
     /// Keys in software files: dev and local chains only, never on a committee elsewhere.
     Software,
@@ -76,6 +77,17 @@ pub enum AttestationPhase {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn hardware_levels_are_named_in_genesis_json() {
+        let json =
+            serde_json::to_string(&[HardwareLevel::Software, HardwareLevel::HpcTpm]).unwrap();
+        assert_eq!(json, r#"["Software","HpcTpm"]"#);
+        let back: HardwareLevel = serde_json::from_str(r#""GatewayHsm""#).unwrap();
+        assert_eq!(back, HardwareLevel::GatewayHsm);
+        assert!(serde_json::from_str::<HardwareLevel>(r#""Gold""#).is_err());
+    }
 
     #[test]
     fn enums_encode_as_their_index() {
