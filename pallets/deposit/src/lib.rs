@@ -136,7 +136,8 @@ pub mod pallet {
     #[pallet::config]
     pub trait Config: frame_system::Config {
         /// Where bonds are held, slashed and released.
-        type Currency: fungible::Mutate<Self::AccountId>
+        type Currency: fungible::Inspect<Self::AccountId, Balance: Into<u128>>
+            + fungible::Mutate<Self::AccountId>
             + fungible::Balanced<Self::AccountId>
             + fungible::MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>
             + fungible::BalancedHold<Self::AccountId>;

@@ -111,7 +111,7 @@ pub trait EpochSnapshots<AccountId: Clone + PartialEq + Eq + core::fmt::Debug> {
 
 /// Read access to bonds.
 pub trait BondInspect<AccountId> {
-    type Balance;
+    type Balance: Copy + Into<u128>;
     /// The active bond of `who` (what is unbonding does not count).
     fn bonded(who: &AccountId) -> Self::Balance;
     /// Whether `who`'s active bond reaches the minimum a gateway must keep.
