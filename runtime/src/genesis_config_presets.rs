@@ -8,13 +8,20 @@ use sp_consensus_grandpa::AuthorityId as GrandpaId;
 use sp_genesis_builder::{self, PresetId};
 use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
 
+use capsule_primitives::attestation::HardwareLevel;
+
 use crate::{
-    AccountId, BalancesConfig, ChainParamsConfig, RuntimeGenesisConfig, SessionConfig, SessionKeys,
-    SudoConfig, BABE_GENESIS_EPOCH_CONFIG, DEV_EPOCH_DURATION, UNIT,
+    AccountId, BalancesConfig, ChainParamsConfig, DepositConfig, ReputationConfig,
+    RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig, BABE_GENESIS_EPOCH_CONFIG,
+    DEV_EPOCH_DURATION, UNIT,
 };
 
 /// What every well-known development account starts with.
 pub const ENDOWMENT: u128 = 1_000_000 * UNIT;
+/// The bond each preset validator starts with, so a new network has weight to draw from.
+pub const GENESIS_BOND: u128 = 10_000 * UNIT;
+/// The score each preset validator starts with (a tenth of the ceiling).
+pub const GENESIS_SCORE: u32 = 100_000;
 
 /// A validator of a preset: its account and its session keys.
 struct Validator {
@@ -33,6 +40,7 @@ fn validator(sr: Sr25519Keyring, ed: Ed25519Keyring) -> Validator {
 }
 
 fn genesis(validators: Vec<Validator>, root: AccountId, endowed: Vec<AccountId>) -> Value {
+    let gateways: Vec<AccountId> = validators.iter().map(|v| v.account.clone()).collect();
     build_struct_json_patch!(RuntimeGenesisConfig {
         chain_params: ChainParamsConfig {
             epoch_duration: DEV_EPOCH_DURATION
@@ -53,6 +61,24 @@ fn genesis(validators: Vec<Validator>, root: AccountId, endowed: Vec<AccountId>)
                 .collect::<Vec<_>>(),
         },
         sudo: SudoConfig { key: Some(root) },
+        deposit: DepositConfig {
+            bonds: gateways
+                .iter()
+                .map(|account| (account.clone(), GENESIS_BOND))
+                .collect::<Vec<_>>(),
+        },
+        // Dev and local chains run gateways with software keys.
+        reputation: ReputationConfig {
+            scores: gateways
+                .iter()
+                .map(|account| (account.clone(), GENESIS_SCORE))
+                .collect::<Vec<_>>(),
+            levels: gateways
+                .iter()
+                .map(|account| (account.clone(), HardwareLevel::Software))
+                .collect::<Vec<_>>(),
+            allow_software_level: true,
+        },
     })
 }
 

@@ -220,4 +220,11 @@ mod runtime {
 
     #[runtime::pallet_index(8)]
     pub type Sudo = pallet_sudo;
+
+    #[runtime::pallet_index(9)]
+    pub type Deposit = pallet_deposit;
+
+    // After Babe, so the epoch index it reads in `on_initialize` is the new one.
+    #[runtime::pallet_index(10)]
+    pub type Reputation = pallet_reputation;
 }

@@ -2,8 +2,8 @@
 //! - `bond`: a first bond (creates the ledger and the hold);
 //! - `unbond`: a full chunk list but one, crossing below the minimum (notifies);
 //! - `withdraw_unbonded`: every chunk matured at once, emptying the ledger;
-//! - `slash`: a full chunk list, a reporter whose account the share creates, and a fall below
-//!   the minimum;
+//! - `slash`: a full chunk list, every expiry bucket but the last full, a reporter whose account
+//!   the share creates, and a fall below the minimum;
 //! - `expire_slash_records(n)`: `on_initialize` pruning `n` records, up to the per-block cap.
 use super::*;
 use frame_benchmarking::v2::*;
@@ -87,6 +87,19 @@ mod benchmarks {
         bond_with_chunks::<T>(&who, T::MaxUnbondingChunks::get());
         let reporter: T::AccountId = account("reporter", 0, 0);
         let fraction = SlashAmount::Fraction(Perbill::from_percent(50));
+        // Every spill bucket but the last is full, so the slash reads them all.
+        let first = frame_system::Pallet::<T>::block_number()
+            .saturating_add(T::SlashRecordRetention::get());
+        let mut id = 1_000u64;
+        for offset in 0..SLASH_EXPIRY_SPILL.saturating_sub(1) {
+            let at = first.saturating_add(offset.into());
+            let mut bucket = BoundedVec::<RoundId, T::MaxSlashesPerBlock>::new();
+            while bucket.try_push(RoundId(id)).is_ok() {
+                SlashedRounds::<T>::insert(RoundId(id), at);
+                id += 1;
+            }
+            SlashExpiries::<T>::insert(at, bucket);
+        }
         #[block]
         {
             Pallet::<T>::do_slash(&who, RoundId(1), fraction, Some(&reporter))?;

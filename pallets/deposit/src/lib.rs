@@ -52,7 +52,7 @@ use frame_support::{
 use frame_system::pallet_prelude::*;
 use scale_info::TypeInfo;
 use sp_runtime::{
-    traits::{AccountIdConversion, CheckedAdd, Saturating, Zero},
+    traits::{AccountIdConversion, CheckedAdd, One, Saturating, Zero},
     Perbill,
 };
 
@@ -128,7 +128,10 @@ pub mod pallet {
     use super::*;
 
     /// The most of a slash an audit's reporter may get.
-    pub const MAX_REPORTER_SHARE: Perbill = Perbill::from_percent(50);
+    pub const MAX_REPORTER_SHARE: Perbill = Perbill::from_percent(25);
+
+    /// How many expiry buckets one block's slashes may spill over (see `expiry_bucket_for`).
+    pub const SLASH_EXPIRY_SPILL: u32 = 8;
 
     #[pallet::pallet]
     pub struct Pallet<T>(_);
@@ -177,7 +180,8 @@ pub mod pallet {
         #[pallet::constant]
         type SlashRecordRetention: Get<BlockNumberFor<Self>>;
 
-        /// Slashes one block may record (bounds the expiry work of a later block).
+        /// Slash records one expiry bucket holds (bounds the expiry work of one block); a busy
+        /// block spills into the next buckets.
         #[pallet::constant]
         type MaxSlashesPerBlock: Get<u32>;
 
@@ -275,7 +279,7 @@ pub mod pallet {
         UnsettledExecutor,
         /// This round has already slashed.
         RoundAlreadySlashed,
-        /// This block has recorded as many slashes as it may; retry in the next block.
+        /// This block has used every expiry bucket it may spill into; retry in a later block.
         TooManySlashesInBlock,
         /// The bond would overflow the balance type.
         Overflow,
@@ -339,8 +343,9 @@ pub mod pallet {
                 "UnbondingDelay must exceed LongestRound + LongestTaskDeadline"
             );
             assert!(
-                T::SlashRecordRetention::get() >= T::LongestRound::get(),
-                "SlashRecordRetention must cover LongestRound"
+                T::SlashRecordRetention::get() >= T::LongestRound::get()
+                    && !T::SlashRecordRetention::get().is_zero(),
+                "SlashRecordRetention must be positive and cover LongestRound"
             );
             assert!(
                 T::ReporterShare::get() <= MAX_REPORTER_SHARE,
@@ -505,6 +510,31 @@ impl<T: Config> Pallet<T> {
         }
     }
 
+    /// The first expiry bucket, from `now + SlashRecordRetention` on, with room for `round`.
+    /// A block with more slashes than one bucket holds spills into the next
+    /// [`SLASH_EXPIRY_SPILL`] buckets, so a busy block delays expiry a little instead of
+    /// refusing a slash.
+    fn expiry_bucket_for(
+        round: RoundId,
+    ) -> Result<
+        (
+            BlockNumberFor<T>,
+            BoundedVec<RoundId, T::MaxSlashesPerBlock>,
+        ),
+        DispatchError,
+    > {
+        let mut expires_at = frame_system::Pallet::<T>::block_number()
+            .saturating_add(T::SlashRecordRetention::get());
+        for _ in 0..SLASH_EXPIRY_SPILL {
+            let mut expiring = SlashExpiries::<T>::get(expires_at);
+            if expiring.try_push(round).is_ok() {
+                return Ok((expires_at, expiring));
+            }
+            expires_at = expires_at.saturating_add(One::one());
+        }
+        Err(Error::<T>::TooManySlashesInBlock.into())
+    }
+
     fn do_slash(
         who: &T::AccountId,
         round: RoundId,
@@ -516,12 +546,7 @@ impl<T: Config> Pallet<T> {
             Error::<T>::RoundAlreadySlashed
         );
         let mut ledger = Ledgers::<T>::get(who).ok_or(Error::<T>::NotBonded)?;
-        let expires_at = frame_system::Pallet::<T>::block_number()
-            .saturating_add(T::SlashRecordRetention::get());
-        let mut expiring = SlashExpiries::<T>::get(expires_at);
-        expiring
-            .try_push(round)
-            .map_err(|_| Error::<T>::TooManySlashesInBlock)?;
+        let (expires_at, expiring) = Self::expiry_bucket_for(round)?;
 
         let was_above = ledger.active >= T::MinimumBond::get();
         let wanted = match amount {
@@ -532,8 +557,7 @@ impl<T: Config> Pallet<T> {
         let (credit, missing) =
             <T::Currency as fungible::BalancedHold<_>>::slash(&HoldReason::Bond.into(), who, taken);
         if !missing.is_zero() {
-            // The hold and the ledger disagree, which try_state rules out; keep the ledger
-            // honest about what was really taken.
+            // The hold was smaller than the ledger, which try_state rules out and reports.
             frame_support::defensive!("deposit: the bond hold was smaller than the ledger");
         }
         let slashed = credit.peek();
@@ -542,6 +566,8 @@ impl<T: Config> Pallet<T> {
             slashed,
             ..Default::default()
         };
+        // A gateway reporting itself gets nothing back.
+        let reporter = reporter.filter(|reporter| *reporter != who);
         let (to_reporter, to_treasury) = match reporter {
             Some(_) => credit.split(T::ReporterShare::get() * slashed),
             None => credit.split(Zero::zero()),
@@ -615,10 +641,23 @@ impl<T: Config> Pallet<T> {
                 TryRuntimeError::Other("the bond hold differs from active + unbonding")
             );
         }
+        let now = frame_system::Pallet::<T>::block_number();
         for (round, expires_at) in SlashedRounds::<T>::iter() {
+            ensure!(
+                expires_at > now,
+                TryRuntimeError::Other("a slash record outlived its expiry")
+            );
             ensure!(
                 SlashExpiries::<T>::get(expires_at).contains(&round),
                 TryRuntimeError::Other("a slash record has no expiry entry")
+            );
+        }
+        for (expires_at, rounds) in SlashExpiries::<T>::iter() {
+            ensure!(
+                rounds
+                    .iter()
+                    .all(|round| SlashedRounds::<T>::get(round) == Some(expires_at)),
+                TryRuntimeError::Other("an expiry entry has no slash record")
             );
         }
         ensure!(

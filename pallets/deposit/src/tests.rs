@@ -1,4 +1,7 @@
-use crate::{mock::*, Error, Event, HoldReason, Ledger, Ledgers, SlashExpiries, SlashedRounds};
+use crate::{
+    mock::*, Error, Event, HoldReason, Ledger, Ledgers, SlashExpiries, SlashedRounds,
+    SLASH_EXPIRY_SPILL,
+};
 use capsule_pallet_traits::{
     BondInspect, BondSlash, RoundId, SlashAmount, SlashOutcome, WithdrawalBlock,
 };
@@ -7,7 +10,7 @@ use frame_support::{
     traits::fungible::{Inspect, InspectHold},
     BoundedVec,
 };
-use sp_runtime::{Perbill, TokenError};
+use sp_runtime::Perbill;
 
 fn held(who: u64) -> u64 {
     Balances::balance_on_hold(&HoldReason::Bond.into(), &who)
@@ -305,9 +308,10 @@ fn a_slash_larger_than_the_bond_takes_the_whole_bond() {
             assert_eq!(free(1), 700, "free balance is never touched");
             assert!(Deposit::ledger(&1).is_none());
             assert_eq!(RecordBelowMinimum::taken(), vec![1]);
-            let outcome =
-                Deposit::slash(&1, RoundId(2), SlashAmount::Fraction(Perbill::one()), None);
-            assert_eq!(outcome, Err(Error::<Test>::NotBonded.into()));
+            assert_noop!(
+                Deposit::slash(&1, RoundId(2), SlashAmount::Fraction(Perbill::one()), None),
+                Error::<Test>::NotBonded
+            );
         });
 }
 
@@ -333,33 +337,72 @@ fn one_round_never_slashes_twice() {
 }
 
 #[test]
-fn slash_records_expire_and_are_capped_per_block() {
+fn slash_records_expire_and_a_busy_block_spills_into_later_buckets() {
     ExtBuilder::default()
         .with_bond(1, 900)
         .build_and_execute(|| {
             let one = SlashAmount::Absolute(1);
-            for round in 0..u64::from(MAX_SLASHES_PER_BLOCK) {
+            let capacity = u64::from(MAX_SLASHES_PER_BLOCK * SLASH_EXPIRY_SPILL);
+            for round in 0..capacity {
                 assert_ok!(Deposit::slash(&1, RoundId(round), one, None));
             }
             assert_noop!(
-                Deposit::slash(&1, RoundId(99), one, None),
+                Deposit::slash(&1, RoundId(999), one, None),
                 Error::<Test>::TooManySlashesInBlock
             );
+            let expiry = 1 + RETENTION;
             assert_eq!(
-                SlashedRounds::<Test>::iter().count(),
-                MAX_SLASHES_PER_BLOCK as usize
+                SlashExpiries::<Test>::get(expiry).len() as u32,
+                MAX_SLASHES_PER_BLOCK
             );
-            run_to_block(2);
-            assert_ok!(Deposit::slash(&1, RoundId(99), one, None));
-            run_to_block(1 + RETENTION);
             assert_eq!(
-                SlashedRounds::<Test>::iter().count(),
-                1,
-                "block 1's records expired"
+                SlashedRounds::<Test>::get(RoundId(capacity - 1)),
+                Some(expiry + 7)
             );
-            assert!(SlashExpiries::<Test>::get(1 + RETENTION).is_empty());
-            run_to_block(2 + RETENTION);
+            run_to_block(expiry);
+            assert_eq!(
+                SlashedRounds::<Test>::iter().count() as u64,
+                capacity - u64::from(MAX_SLASHES_PER_BLOCK),
+                "the first bucket expired"
+            );
+            assert!(SlashedRounds::<Test>::get(RoundId(0)).is_none());
+            run_to_block(expiry + 7);
             assert_eq!(SlashedRounds::<Test>::iter().count(), 0);
+            assert_eq!(SlashExpiries::<Test>::iter().count(), 0);
+            // Expired round ids are forgotten; the attestation pallet never reuses one.
+            assert_ok!(Deposit::slash(&1, RoundId(0), one, None));
+        });
+}
+
+#[test]
+fn a_gateway_reporting_itself_gets_nothing_back() {
+    ExtBuilder::default()
+        .with_bond(1, 500)
+        .build_and_execute(|| {
+            let outcome =
+                Deposit::slash(&1, RoundId(6), SlashAmount::Absolute(100), Some(&1)).unwrap();
+            assert_eq!(
+                outcome,
+                SlashOutcome {
+                    slashed: 100,
+                    to_treasury: 100,
+                    to_reporter: 0,
+                    burned: 0
+                }
+            );
+            assert_eq!(free(1), 500);
+        });
+}
+
+#[test]
+fn try_state_catches_a_hold_that_differs_from_the_ledger() {
+    ExtBuilder::default()
+        .with_bond(1, 300)
+        .build()
+        .execute_with(|| {
+            assert!(Deposit::do_try_state().is_ok());
+            Ledgers::<Test>::mutate(1, |ledger| ledger.as_mut().unwrap().active = 299);
+            assert!(Deposit::do_try_state().is_err());
         });
 }
 
@@ -470,25 +513,4 @@ fn proportional_takes_are_exact_at_the_type_limits() {
         assert_eq!(ledger.take_proportionally(u64::MAX / 3), u64::MAX / 3);
         assert_eq!(ledger.total(), u64::MAX - u64::MAX / 3);
     });
-}
-
-#[test]
-fn holds_cannot_be_spent_while_bonded() {
-    ExtBuilder::default()
-        .with_bond(1, 900)
-        .build_and_execute(|| {
-            assert_noop!(
-                Balances::transfer_allow_death(origin(1), 2, 200),
-                TokenError::FundsUnavailable
-            );
-        });
-}
-
-#[test]
-fn ledgers_round_trip_through_storage() {
-    ExtBuilder::default()
-        .with_bond(3, 100)
-        .build_and_execute(|| {
-            assert_eq!(Ledgers::<Test>::get(3).map(|l| l.active), Some(100));
-        });
 }

@@ -260,7 +260,9 @@ pub mod pallet {
             let gateways = T::Registry::active_gateways();
             let count = gateways.len() as u32;
             Self::store_snapshots(epoch, gateways.into_inner());
-            T::Registry::active_gateways_weight().saturating_add(T::WeightInfo::snapshot(count))
+            T::WeightInfo::on_initialize_idle()
+                .saturating_add(T::Registry::active_gateways_weight())
+                .saturating_add(T::WeightInfo::snapshot(count))
         }
 
         fn integrity_test() {
@@ -298,8 +300,8 @@ impl<T: Config> Pallet<T> {
         rep
     }
 
-    /// The score as draws see it: zero while locked, else the decayed score times the level's
-    /// multiplier.
+    /// The score with the level `who` proved: zero while locked, else the decayed score times the
+    /// level's multiplier. (A snapshot uses the lower of this level and the registry's.)
     pub fn effective_score(who: &T::AccountId) -> u32 {
         let rep = Reputations::<T>::get(who).unwrap_or_default();
         Self::score_at_level(rep, rep.level)
@@ -336,7 +338,8 @@ impl<T: Config> Pallet<T> {
         }
         let steps: u64 = periods.saturated_into();
         let kept = pow_saturating(T::DecayPerPeriod::get(), steps);
-        rep.score = kept * rep.score;
+        // Rounded down, so even a small score keeps decaying.
+        rep.score = kept.mul_floor(rep.score);
         rep.decayed_at = rep
             .decayed_at
             .saturating_add(periods.saturating_mul(period));
@@ -366,7 +369,12 @@ impl<T: Config> Pallet<T> {
             rep.decayed_at = now;
         }
         rep.score = score;
-        Reputations::<T>::insert(who, rep);
+        if score == 0 && !locked && rep.level == HardwareLevel::Software {
+            // Nothing left to remember: an absent record reads the same.
+            Reputations::<T>::remove(who);
+        } else {
+            Reputations::<T>::insert(who, rep);
+        }
         Self::deposit_event(Event::ScoreChanged {
             who: who.clone(),
             change,
@@ -578,5 +586,11 @@ impl<T: Config> EpochSnapshots<T::AccountId> for Pallet<T> {
 
     fn snapshot(epoch: EpochIndex) -> Option<SnapshotOf<T>> {
         Snapshots::<T>::get(epoch)
+    }
+
+    fn is_eligible(who: &T::AccountId) -> bool {
+        let now = frame_system::Pallet::<T>::block_number();
+        let locked = Reputations::<T>::get(who).is_some_and(|rep| now < rep.locked_until);
+        !locked && T::Bonds::has_minimum_bond(who) && T::Registry::is_active(who)
     }
 }

@@ -56,6 +56,9 @@ impl GatewayRegistry<u64> for FakeRegistry {
     fn active_gateways() -> BoundedVec<(u64, HardwareLevel), ConstU32<MAX_GATEWAYS>> {
         BoundedVec::truncate_from(ACTIVE.with(|a| a.borrow().clone()))
     }
+    fn is_active(who: &u64) -> bool {
+        ACTIVE.with(|a| a.borrow().iter().any(|(account, _)| account == who))
+    }
     fn active_gateways_weight() -> Weight {
         Weight::from_parts(1_000, 0)
     }

@@ -190,13 +190,13 @@ fn decay_across_a_very_long_gap_reaches_zero_without_a_long_loop() {
             assert_eq!(score(1), 0);
             Reputation::round_passed(&1);
             assert_eq!(score(1), PASSED);
-            // A gap of 60 periods: 0.9^60 of 1000 is 1.8, rounded to the nearest.
+            // A gap of 60 periods: 0.9^60 of 1000 is 1.8, rounded down.
             System::set_block_number(u64::MAX);
             let mut rep = Reputations::<Test>::get(1).unwrap();
             rep.score = 1_000;
             rep.decayed_at = u64::MAX - 60 * DECAY_PERIOD;
             Reputations::<Test>::insert(1, rep);
-            assert_eq!(score(1), 2);
+            assert_eq!(score(1), 1);
         });
 }
 
@@ -319,8 +319,16 @@ fn snapshots_follow_the_registry_and_the_level_proven() {
                 entries.iter().map(|e| e.account).collect::<Vec<_>>(),
                 vec![2]
             );
-            // A failed round takes the gateway out at once.
+            // A failed round leaves the fixed snapshots alone but makes the gateway ineligible
+            // at once, so draws skip it; the next snapshot drops it.
+            assert!(Reputation::is_eligible(&2));
+            assert!(!Reputation::is_eligible(&1), "left the registry");
             Reputation::round_failed(&2);
+            assert!(!Reputation::is_eligible(&2));
+            assert_eq!(
+                Reputation::snapshot(EpochIndex(2)).unwrap().entries.len(),
+                1
+            );
             start_epoch(2);
             assert!(Reputation::snapshot(EpochIndex(3))
                 .unwrap()
@@ -380,4 +388,45 @@ fn event_weight_covers_every_hook() {
     assert!(weight.all_gte(<() as WeightInfo>::change_score()));
     assert!(weight.all_gte(<() as WeightInfo>::reset()));
     assert!(weight.all_gte(<() as WeightInfo>::set_hardware_level()));
+}
+
+#[test]
+fn eligibility_needs_the_registry_a_bond_and_no_lockout() {
+    ExtBuilder::default()
+        .with_score(1, 10)
+        .build_and_execute(|| {
+            assert!(!Reputation::is_eligible(&1), "not Active");
+            FakeRegistry::set(vec![(1, Software)]);
+            assert!(!Reputation::is_eligible(&1), "no bond");
+            FakeBonds::set(1, 1);
+            assert!(Reputation::is_eligible(&1));
+            Reputation::round_failed(&1);
+            assert!(!Reputation::is_eligible(&1), "locked out");
+            run_to_block(1 + LOCKOUT);
+            assert!(
+                Reputation::is_eligible(&1),
+                "eligible again once the lockout ends"
+            );
+        });
+}
+
+#[test]
+fn small_scores_keep_decaying_and_empty_records_are_dropped() {
+    ExtBuilder::default()
+        .with_score(1, 5)
+        .build_and_execute(|| {
+            run_to_block(DECAY_PERIOD);
+            assert_eq!(score(1), 4, "0.9 x 5 rounds down");
+            Reputation::vote_counted(&1, VoteAlignment::Absent);
+            Reputation::vote_counted(&1, VoteAlignment::Absent);
+            assert_eq!(score(1), 0);
+            assert!(
+                Reputations::<Test>::get(1).is_none(),
+                "a zero Software record is not kept"
+            );
+            // A locked record stays until its lockout is over, whatever its score.
+            Reputation::round_failed(&2);
+            Reputation::vote_counted(&2, VoteAlignment::Absent);
+            assert!(Reputations::<Test>::get(2).is_some());
+        });
 }

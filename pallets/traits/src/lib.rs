@@ -97,12 +97,21 @@ pub struct EpochSnapshot<
 }
 
 /// Read access to the epoch snapshots.
+///
+/// Weights are fixed for two epochs, but a gateway that fails a round, falls below the minimum
+/// bond or leaves the Active set must not be drawn meanwhile: draws skip entries for which
+/// [`EpochSnapshots::is_eligible`] is false. Only a few snapshots are kept, so a round or task
+/// copies what it needs (its committee, its executor) when it draws. Keys are not in the
+/// snapshot: the registry keeps a rotated key pending until two epochs later.
 pub trait EpochSnapshots<AccountId: Clone + PartialEq + Eq + core::fmt::Debug> {
     type MaxGateways: Get<u32>;
     /// The current BABE epoch: rounds and tasks opened now draw from its snapshot.
     fn current_epoch() -> EpochIndex;
     /// The snapshot draws of `epoch` use, if it was taken and is still kept.
     fn snapshot(epoch: EpochIndex) -> Option<EpochSnapshot<AccountId, Self::MaxGateways>>;
+    /// Whether a snapshot entry may still be drawn now: Active, not locked out, bonded at least
+    /// the minimum.
+    fn is_eligible(who: &AccountId) -> bool;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,15 +154,24 @@ pub struct SlashOutcome<Balance> {
     pub slashed: Balance,
     pub to_treasury: Balance,
     pub to_reporter: Balance,
-    /// A reporter share too small to create the reporter's account (below the existential
-    /// deposit), burned and reported in an event.
+    /// Shares too small to create the receiving account (below the existential deposit),
+    /// burned and reported in the `Slashed` event.
     pub burned: Balance,
 }
 
 /// Slashing on behalf of the pallet that decided a round.
+///
+/// One round slashes one account (its subject) at most once; a task's misbehaviour is slashed
+/// through the post-task or audit round it opens, never by task id. Money that is unbonding
+/// pays its share, and stays slashable until withdrawn: audits must be opened within the
+/// unbonding delay less the longest round. When the slash takes the active bond below the
+/// minimum, `OnBondBelowMinimum` is told before this returns (the attestation pallet must not
+/// hold a stale copy of the gateway across the call).
 pub trait BondSlash<AccountId>: BondInspect<AccountId> {
-    /// Slashes `who` for `round`, at most once per round. The proceeds go to the treasury, less
-    /// a capped share for `reporter` (audits). Fails if `round` already slashed.
+    /// Slashes `who` for `round`. The proceeds go to the treasury, less a capped share for
+    /// `reporter` (audits; a reporter slashing itself gets nothing). Fails if `round` already
+    /// slashed, if `who` has no bond, or, rarely, if this block's slash records are all used
+    /// (`TooManySlashesInBlock`: retry in a later block).
     fn slash(
         who: &AccountId,
         round: RoundId,
@@ -173,6 +191,8 @@ pub trait GatewayRegistry<AccountId> {
     type MaxGateways: Get<u32>;
     /// Every Active gateway with its registered hardware level, in a stable order.
     fn active_gateways() -> BoundedVec<(AccountId, HardwareLevel), Self::MaxGateways>;
+    /// Whether `who` is Active now.
+    fn is_active(who: &AccountId) -> bool;
     /// The weight of [`GatewayRegistry::active_gateways`] at `MaxGateways`.
     fn active_gateways_weight() -> Weight;
 }
@@ -183,6 +203,9 @@ impl<AccountId, MaxGateways: Get<u32>> GatewayRegistry<AccountId> for NoGateways
     type MaxGateways = MaxGateways;
     fn active_gateways() -> BoundedVec<(AccountId, HardwareLevel), MaxGateways> {
         BoundedVec::new()
+    }
+    fn is_active(_: &AccountId) -> bool {
+        false
     }
     fn active_gateways_weight() -> Weight {
         Weight::zero()

@@ -1,13 +1,15 @@
 //! Pallet configurations of the runtime.
+use capsule_pallet_traits::{EpochIndex, NoGateways};
 use frame_support::{
     derive_impl,
     dispatch::DispatchClass,
     parameter_types,
-    traits::{ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
+    traits::{ConstU128, ConstU32, ConstU64, ConstU8, Get, VariantCountOf},
     weights::{
         constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
         IdentityFee, Weight,
     },
+    PalletId,
 };
 use frame_system::limits::{BlockLength, BlockWeights};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
@@ -15,10 +17,10 @@ use sp_runtime::{traits::One, Perbill};
 use sp_version::RuntimeVersion;
 
 use super::{
-    AccountId, Babe, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
-    RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
-    SessionKeys, System, EXISTENTIAL_DEPOSIT, MILLISECS_PER_BLOCK, SLOT_DURATION, SS58_PREFIX,
-    VERSION,
+    AccountId, Babe, Balance, Balances, Block, BlockNumber, Deposit, Hash, Nonce, PalletInfo,
+    Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin,
+    RuntimeTask, SessionKeys, System, DAYS, EXISTENTIAL_DEPOSIT, HOURS, MILLISECS_PER_BLOCK,
+    MINUTES, SLOT_DURATION, SS58_PREFIX, UNIT, VERSION,
 };
 
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -142,4 +144,78 @@ impl pallet_sudo::Config for Runtime {
     type RuntimeEvent = RuntimeEvent;
     type RuntimeCall = RuntimeCall;
     type WeightInfo = pallet_sudo::weights::SubstrateWeight<Runtime>;
+}
+
+/// The longest an attestation round may stay open.
+pub const LONGEST_ROUND: BlockNumber = 10 * MINUTES;
+/// The longest deadline a task may have.
+pub const LONGEST_TASK_DEADLINE: BlockNumber = DAYS;
+/// Most gateways the registry lists, and so the most a snapshot holds.
+pub const MAX_GATEWAYS: u32 = 256;
+
+parameter_types! {
+    pub const MinimumBond: Balance = 1_000 * UNIT;
+    pub const TreasuryPalletId: PalletId = PalletId(*b"cap/trsy");
+    pub const ReporterShare: Perbill = Perbill::from_percent(10);
+    /// About a 30-day half-life: 0.5^(1/720) per hour.
+    pub const DecayPerHour: Perbill = Perbill::from_parts(999_037_759);
+}
+
+impl pallet_deposit::Config for Runtime {
+    type Currency = Balances;
+    type RuntimeHoldReason = RuntimeHoldReason;
+    type MinimumBond = MinimumBond;
+    // Longer than a round plus a task deadline, so a cheat cannot withdraw before its verdict.
+    type UnbondingDelay = ConstU32<{ 2 * DAYS }>;
+    type LongestRound = ConstU32<LONGEST_ROUND>;
+    type LongestTaskDeadline = ConstU32<LONGEST_TASK_DEADLINE>;
+    type MaxUnbondingChunks = ConstU32<16>;
+    type TreasuryPalletId = TreasuryPalletId;
+    type ReporterShare = ReporterShare;
+    type SlashRecordRetention = ConstU32<DAYS>;
+    type MaxSlashesPerBlock = ConstU32<16>;
+    // The attestation and task-market pallets take these over when they land.
+    type WithdrawalGuard = ();
+    type OnBondBelowMinimum = ();
+    type WeightInfo = pallet_deposit::weights::SubstrateWeight<Runtime>;
+}
+
+/// The current BABE epoch, for the reputation pallet's snapshot.
+pub struct BabeEpochIndex;
+impl Get<EpochIndex> for BabeEpochIndex {
+    fn get() -> EpochIndex {
+        EpochIndex(pallet_babe::EpochIndex::<Runtime>::get())
+    }
+}
+
+impl pallet_reputation::Config for Runtime {
+    // The attestation pallet's registry replaces this when it lands.
+    type Registry = NoGateways<ConstU32<MAX_GATEWAYS>>;
+    type Bonds = Deposit;
+    type CurrentEpoch = BabeEpochIndex;
+    type MaxScore = ConstU32<1_000_000>;
+    type PassedRoundReward = ConstU32<1_000>;
+    type CompletedTaskReward = ConstU32<2_000>;
+    type AbsentVotePenalty = ConstU32<500>;
+    type MinorityVotePenalty = ConstU32<1_000>;
+    type LockoutPeriod = ConstU32<{ 7 * DAYS }>;
+    type DecayPeriod = ConstU32<HOURS>;
+    type DecayPerPeriod = DecayPerHour;
+    type WeightInfo = pallet_reputation::weights::SubstrateWeight<Runtime>;
+    #[cfg(feature = "runtime-benchmarks")]
+    type BenchmarkHelper = BondForBenchmarks;
+}
+
+/// Bonds benchmark accounts through the deposit pallet.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct BondForBenchmarks;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_reputation::BenchmarkHelper<AccountId> for BondForBenchmarks {
+    fn bond(who: &AccountId) {
+        use frame_support::traits::fungible::Mutate;
+        let amount = MinimumBond::get();
+        Balances::set_balance(who, amount.saturating_mul(2));
+        let origin = RuntimeOrigin::signed(who.clone());
+        Deposit::bond(origin, amount).expect("funded with twice the bond");
+    }
 }
