@@ -3,6 +3,7 @@
 #
 #   scripts/bench/weights.sh pallet_balances    # a FRAME pallet  -> runtime/src/weights/pallet_balances.rs
 #   scripts/bench/weights.sh pallet_deposit     # one of ours     -> pallets/deposit/src/weights.rs
+#   scripts/bench/weights.sh pallet_deposit pallet_reputation   # several, one runtime build
 #
 # It builds the runtime with `runtime-benchmarks` in a target directory of its own (so the
 # everyday build keeps its artifacts), installs frame-omni-bencher once, and runs it over the
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/env.sh
 
-pallet=${1:?usage: scripts/bench/weights.sh <pallet_name>}
+[ $# -gt 0 ] || { echo "usage: scripts/bench/weights.sh <pallet_name>..." >&2; exit 2; }
 steps=${STEPS:-50}
 repeat=${REPEAT:-20}
 omni_version=0.28.0   # the frame-omni-bencher of polkadot-sdk stable2609 (frame-benchmarking-cli 64)
@@ -37,25 +38,27 @@ CARGO_TARGET_DIR="$bench_target" cargo build --release --locked -p capsule-runti
   --features runtime-benchmarks
 wasm="$bench_target/release/wbuild/capsule-runtime/capsule_runtime.compact.compressed.wasm"
 
-own_pallet=${pallet#pallet_}
-own_pallet_dir="pallets/${own_pallet//_/-}"   # pallet_task_market -> pallets/task-market
-if [ -d "$own_pallet_dir/src" ]; then
-  output="$own_pallet_dir/src/weights.rs"
-  template=(--template scripts/bench/pallet-weight-template.hbs)
-else
-  mkdir -p runtime/src/weights
-  output="runtime/src/weights/$pallet.rs"
-  template=()   # the CLI's own template: `impl <pallet>::WeightInfo for WeightInfo<T>`
-fi
+for pallet in "$@"; do
+  own_pallet=${pallet#pallet_}
+  own_pallet_dir="pallets/${own_pallet//_/-}"   # pallet_task_market -> pallets/task-market
+  if [ -d "$own_pallet_dir/src" ]; then
+    output="$own_pallet_dir/src/weights.rs"
+    template=(--template scripts/bench/pallet-weight-template.hbs)
+  else
+    mkdir -p runtime/src/weights
+    output="runtime/src/weights/$pallet.rs"
+    template=()   # the CLI's own template: `impl <pallet>::WeightInfo for WeightInfo<T>`
+  fi
 
-"$bencher" v1 benchmark pallet \
-  --runtime "$wasm" \
-  --genesis-builder-preset development \
-  --pallet "$pallet" --extrinsic '*' \
-  --steps "$steps" --repeat "$repeat" \
-  --header scripts/bench/weights-header.txt \
-  "${template[@]}" \
-  --output "$output"
-# The header records the command; keep this machine's directories out of the repository.
-sed -i -e "s|$bencher|frame-omni-bencher|" -e "s|$bench_target/|<bench-target>/|" "$output"
-echo "wrote $output"
+  "$bencher" v1 benchmark pallet \
+    --runtime "$wasm" \
+    --genesis-builder-preset development \
+    --pallet "$pallet" --extrinsic '*' \
+    --steps "$steps" --repeat "$repeat" \
+    --header scripts/bench/weights-header.txt \
+    "${template[@]}" \
+    --output "$output"
+  # The header records the command; keep this machine's directories out of the repository.
+  sed -i -e "s|$bencher|frame-omni-bencher|" -e "s|$bench_target/|<bench-target>/|" "$output"
+  echo "wrote $output"
+done
