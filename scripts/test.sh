@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 . scripts/env.sh
 cargo test --release --locked --workspace "$@"
+# Our pallets' benchmarks, run once each as tests against their mocks (the runtime's weights come
+# from scripts/bench/weights.sh). SKIP_WASM_BUILD: nothing here needs the runtime.
+SKIP_WASM_BUILD=1 cargo test --release --locked -p pallet-deposit -p pallet-reputation \
+  --features runtime-benchmarks --lib benchmarking "$@"
 # The daemons' workspace (docs/adr/0004), once it exists.
 if [ -f offchain-workers/Cargo.toml ]; then
   cargo test --release --locked --manifest-path offchain-workers/Cargo.toml --workspace "$@"

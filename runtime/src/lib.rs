@@ -38,6 +38,9 @@ pub mod configs;
 pub mod genesis_config_presets;
 pub mod weights;
 
+#[cfg(test)]
+mod tests;
+
 use sp_runtime::{
     generic, impl_opaque_keys,
     traits::{BlakeTwo256, IdentifyAccount, Verify},

@@ -613,7 +613,7 @@ impl<T: Config> Pallet<T> {
     /// The pallet's invariants: every ledger is non-empty, its chunks ordered and non-zero, and
     /// its hold equals `active + unbonding`; every slash record has its expiry entry; the
     /// treasury exists.
-    #[cfg(any(feature = "try-runtime", test))]
+    // Compiled always (tests of the runtime call it too); only try-runtime and tests run it.
     pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
         use sp_runtime::TryRuntimeError;
         for (who, ledger) in Ledgers::<T>::iter() {

@@ -475,7 +475,7 @@ impl<T: Config> Pallet<T> {
 
     /// The pallet's invariants: scores within the ceiling; no Software level where it is not
     /// allowed; snapshots bounded, listed, summing to their totals.
-    #[cfg(any(feature = "try-runtime", test))]
+    // Compiled always (tests of the runtime call it too); only try-runtime and tests run it.
     pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
         use sp_runtime::TryRuntimeError;
         for (_, rep) in Reputations::<T>::iter() {
