@@ -8,9 +8,11 @@
 //! - [`ids`]: [`TaskId`], [`RoundId`], [`EpochIndex`].
 //! - [`measurement`]: [`MeasurementDigest`] and [`ImageDigest`] (a Docker image id).
 //! - [`attestation`]: [`Verdict`], [`HardwareLevel`], [`AttestationPhase`].
+//! - [`golden`]: the golden measurements governance approves, and their ids.
 //! - [`capsule`]: [`CapsuleCid`], the content id of a sealed capsule.
 //! - [`policy`]: [`TaskPolicy`] and its [`PolicyDigest`].
 //! - [`vrf`]: [`VrfProofBytes`] and the [`VrfTranscriptInput`] every sortition proof signs.
+//! - [`keys`]: the device, VRF and network keys a gateway registers, and their proofs.
 //! - [`signing`]: the digest an ECDSA account signs, so a hardware module can sign extrinsics.
 //!
 //! Each type's encoding is pinned by a golden vector in its module's tests; changing one is a
@@ -21,8 +23,10 @@ extern crate alloc;
 
 pub mod attestation;
 pub mod capsule;
+pub mod golden;
 pub mod hashing;
 pub mod ids;
+pub mod keys;
 pub mod measurement;
 pub mod policy;
 pub mod signing;
@@ -30,7 +34,9 @@ pub mod vrf;
 
 pub use attestation::{AttestationPhase, HardwareLevel, Verdict};
 pub use capsule::{CapsuleCid, CidCodec};
+pub use golden::{GoldenId, GoldenKind, GoldenMeasurement, PcrBank, PcrPolicy};
 pub use ids::{EpochIndex, RoundId, TaskId};
+pub use keys::{DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole};
 pub use measurement::{ImageDigest, MeasurementDigest};
 pub use policy::{
     EgressRule, IpAddress, PolicyDigest, ResourceLimits, TaskPolicy, TransportProtocol,

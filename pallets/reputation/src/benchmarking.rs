@@ -4,6 +4,7 @@
 //! - `on_initialize_idle`: a block inside an epoch (one comparison);
 //! - `change_score`, `reset`, `set_hardware_level`: an existing record with decay due.
 use super::*;
+use capsule_pallet_traits::BenchmarkBonds;
 use frame_benchmarking::v2::*;
 use frame_support::traits::Hooks;
 

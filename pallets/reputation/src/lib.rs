@@ -156,7 +156,7 @@ pub mod pallet {
 
         /// Sets up gateways and bonds for the benchmarks.
         #[cfg(feature = "runtime-benchmarks")]
-        type BenchmarkHelper: BenchmarkHelper<Self::AccountId>;
+        type BenchmarkHelper: capsule_pallet_traits::BenchmarkBonds<Self::AccountId>;
     }
 
     /// Each gateway's standing; absent means score zero at level Software.
@@ -283,13 +283,6 @@ pub mod pallet {
             Self::do_try_state()
         }
     }
-}
-
-/// Prepares benchmark state the pallet cannot make itself.
-#[cfg(feature = "runtime-benchmarks")]
-pub trait BenchmarkHelper<AccountId> {
-    /// Gives `who` a bond, so it has weight in a snapshot.
-    fn bond(who: &AccountId);
 }
 
 impl<T: Config> Pallet<T> {
@@ -557,7 +550,7 @@ impl<T: Config> ReputationEvents<T::AccountId> for Pallet<T> {
 
     fn set_hardware_level(who: &T::AccountId, level: HardwareLevel) -> DispatchResult {
         ensure!(
-            level != HardwareLevel::Software || SoftwareLevelAllowed::<T>::get(),
+            Self::level_allowed(level),
             Error::<T>::SoftwareLevelNotAllowed
         );
         Reputations::<T>::mutate(who, |rep| {
@@ -568,6 +561,10 @@ impl<T: Config> ReputationEvents<T::AccountId> for Pallet<T> {
             level,
         });
         Ok(())
+    }
+
+    fn level_allowed(level: HardwareLevel) -> bool {
+        level != HardwareLevel::Software || SoftwareLevelAllowed::<T>::get()
     }
 
     fn event_weight() -> Weight {

@@ -82,7 +82,7 @@ impl BondInspect<u64> for FakeBonds {
 }
 
 #[cfg(feature = "runtime-benchmarks")]
-impl crate::BenchmarkHelper<u64> for FakeBonds {
+impl capsule_pallet_traits::BenchmarkBonds<u64> for FakeBonds {
     fn bond(who: &u64) {
         FakeBonds::set(*who, 1_000_000);
     }

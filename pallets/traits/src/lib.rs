@@ -63,6 +63,8 @@ pub trait ReputationEvents<AccountId> {
     /// Sets the hardware level a round proved for `who`. Fails when the chain does not allow
     /// the level (Software outside dev and local chains).
     fn set_hardware_level(who: &AccountId, level: HardwareLevel) -> DispatchResult;
+    /// Whether this chain lets a gateway claim `level` (Software only on dev and local chains).
+    fn level_allowed(level: HardwareLevel) -> bool;
     /// The worst-case weight of any one call above.
     fn event_weight() -> Weight;
 }
@@ -270,6 +272,13 @@ impl<AccountId> OnBondBelowMinimum<AccountId> for Tuple {
         for_tuples!( #( weight = weight.saturating_add(Tuple::notify_weight()); )* );
         weight
     }
+}
+
+/// Bonds accounts for other pallets' benchmarks (in a runtime, through the deposit pallet).
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkBonds<AccountId> {
+    /// Gives `who` at least the minimum bond.
+    fn bond(who: &AccountId);
 }
 
 #[cfg(test)]

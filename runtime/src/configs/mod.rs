@@ -210,7 +210,7 @@ impl pallet_reputation::Config for Runtime {
 #[cfg(feature = "runtime-benchmarks")]
 pub struct BondForBenchmarks;
 #[cfg(feature = "runtime-benchmarks")]
-impl pallet_reputation::BenchmarkHelper<AccountId> for BondForBenchmarks {
+impl capsule_pallet_traits::BenchmarkBonds<AccountId> for BondForBenchmarks {
     fn bond(who: &AccountId) {
         use frame_support::traits::fungible::Mutate;
         let amount = MinimumBond::get();

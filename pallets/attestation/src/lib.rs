@@ -1,0 +1,594 @@
+//! # Attestation pallet
+//!
+//! The heart of the chain: who the gateways are, what their machines must measure, and (next)
+//! the rounds in which a random committee of gateways decides whether one of them passed.
+//!
+//! This first part holds:
+//! - the **registry**: [`Pallet::register`] records a gateway's device key (ECDSA P-256,
+//!   ECDSA secp256k1 or Ed25519), its sr25519 VRF key and its libp2p Ed25519 network key, each
+//!   proven by a signature over a domain tag, the genesis hash and the account
+//!   (`capsule_primitives::keys`), plus its claimed hardware level and the Merkle root of its
+//!   HPC's hardware fingerprint. No key may belong to two gateways. A registrant must hold the
+//!   minimum bond; it stays Pending until its registration round passes (or root activates
+//!   it). Statuses: Pending, Active, Suspended, LockedOut.
+//! - the **golden measurements** root approves ([`Pallet::add_golden`], [`Pallet::retire_golden`]),
+//!   bounded per kind.
+//! - the coupling with the deposit and reputation pallets: it is their
+//!   [`GatewayRegistry`] and [`WithdrawalGuard`], and suspends a gateway whose bond falls below
+//!   the minimum ([`OnBondBelowMinimum`]).
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+pub mod keys;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+pub mod weights;
+pub use weights::WeightInfo;
+
+use capsule_pallet_traits::{
+    BondInspect, GatewayRegistry, HardwareLevel, OnBondBelowMinimum, ReputationEvents,
+    WithdrawalBlock, WithdrawalGuard,
+};
+use capsule_primitives::{
+    golden::{GoldenId, GoldenKind, GoldenMeasurement},
+    hashing::blake2_256,
+    keys::{DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole},
+};
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::pallet_prelude::*;
+use frame_system::pallet_prelude::*;
+use scale_info::TypeInfo;
+use sp_runtime::traits::Zero;
+
+/// Where a gateway stands.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Debug,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    MaxEncodedLen,
+    TypeInfo,
+)]
+pub enum GatewayStatus {
+    /// Registered; its registration round has not passed yet.
+    Pending,
+    /// May serve and be drawn.
+    Active,
+    /// Taken out of service (bond below the minimum, or a Fail from a small committee); root
+    /// decides.
+    Suspended,
+    /// Failed a round: out until its reputation lockout ends and it passes a new round.
+    LockedOut,
+}
+
+/// Why a gateway was suspended.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Debug,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    MaxEncodedLen,
+    TypeInfo,
+)]
+pub enum SuspensionReason {
+    BondBelowMinimum,
+}
+
+/// The keys a gateway registers, each with its proof of possession.
+#[derive(
+    Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub struct GatewayKeys {
+    pub device_key: DevicePublicKey,
+    pub device_proof: DeviceSignature,
+    /// sr25519.
+    pub vrf_key: [u8; 32],
+    pub vrf_proof: [u8; 64],
+    /// libp2p Ed25519; the peer id is `capsule_primitives::keys::peer_id_of_ed25519` of it.
+    pub network_key: [u8; 32],
+    pub network_proof: [u8; 64],
+}
+
+/// What the chain knows of a gateway.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct GatewayInfo<BlockNumber> {
+    pub device_key: DevicePublicKey,
+    pub vrf_key: [u8; 32],
+    pub network_key: [u8; 32],
+    /// The level it claims; rounds prove it and tell the reputation pallet.
+    pub level: HardwareLevel,
+    pub fingerprint: FingerprintRoot,
+    pub status: GatewayStatus,
+    pub registered_at: BlockNumber,
+}
+
+/// A gateway listed in a genesis config: Active from the first block, no proofs needed.
+#[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct GenesisGateway<AccountId> {
+    pub account: AccountId,
+    /// The SCALE encoding of its `DevicePublicKey`, in hex.
+    #[serde(with = "sp_core::bytes")]
+    pub device_key: alloc::vec::Vec<u8>,
+    pub vrf_key: [u8; 32],
+    pub network_key: [u8; 32],
+    pub level: HardwareLevel,
+    pub fingerprint: [u8; 32],
+}
+
+/// The 32 bytes an account contributes to a key proof: its encoding when that is 32 bytes long
+/// (`AccountId32`), else the BLAKE2b-256 of its encoding.
+pub fn account_bytes<AccountId: Encode>(account: &AccountId) -> [u8; 32] {
+    let encoded = account.encode();
+    encoded
+        .as_slice()
+        .try_into()
+        .unwrap_or_else(|_| blake2_256(&encoded))
+}
+
+/// The key under which [`KeyOwners`] records who holds a key.
+fn key_id(role: KeyRole, key: &[u8]) -> [u8; 32] {
+    blake2_256(&(role, key).encode())
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+    use super::*;
+
+    #[pallet::pallet]
+    pub struct Pallet<T>(_);
+
+    #[pallet::config]
+    pub trait Config: frame_system::Config {
+        /// Bonds (the deposit pallet).
+        type Bonds: BondInspect<Self::AccountId>;
+
+        /// Scores and levels (the reputation pallet).
+        type Reputation: ReputationEvents<Self::AccountId>;
+
+        /// The most gateways the registry holds (of any status).
+        #[pallet::constant]
+        type MaxGateways: Get<u32>;
+
+        /// The most golden measurements of one kind in force at once.
+        #[pallet::constant]
+        type MaxGoldenPerKind: Get<u32>;
+
+        /// Who approves golden measurements and activates gateways by hand.
+        type GovernanceOrigin: EnsureOrigin<Self::RuntimeOrigin>;
+
+        type WeightInfo: WeightInfo;
+
+        /// Bonds registrants in the benchmarks.
+        #[cfg(feature = "runtime-benchmarks")]
+        type BenchmarkHelper: capsule_pallet_traits::BenchmarkBonds<Self::AccountId>;
+    }
+
+    /// Every registered gateway.
+    #[pallet::storage]
+    pub type Gateways<T: Config> =
+        StorageMap<_, Blake2_128Concat, T::AccountId, GatewayInfo<BlockNumberFor<T>>>;
+
+    /// How many gateways are registered (of any status).
+    #[pallet::storage]
+    pub type GatewayCount<T: Config> = StorageValue<_, u32, ValueQuery>;
+
+    /// Who holds each registered key, by role and key.
+    #[pallet::storage]
+    pub type KeyOwners<T: Config> = StorageMap<_, Identity, [u8; 32], T::AccountId>;
+
+    /// The Active gateways with their claimed levels, in activation order.
+    #[pallet::storage]
+    pub type ActiveGateways<T: Config> =
+        StorageValue<_, BoundedVec<(T::AccountId, HardwareLevel), T::MaxGateways>, ValueQuery>;
+
+    /// Golden measurements in force, by id.
+    #[pallet::storage]
+    pub type Golden<T: Config> = StorageMap<_, Identity, GoldenId, GoldenMeasurement>;
+
+    /// How many golden measurements of each kind are in force.
+    #[pallet::storage]
+    pub type GoldenCount<T: Config> = StorageMap<_, Twox64Concat, GoldenKind, u32, ValueQuery>;
+
+    #[pallet::event]
+    #[pallet::generate_deposit(pub(super) fn deposit_event)]
+    pub enum Event<T: Config> {
+        /// `who` registered, claiming `level`; it is Pending.
+        Registered {
+            who: T::AccountId,
+            level: HardwareLevel,
+        },
+        /// `who` left the registry.
+        Deregistered { who: T::AccountId },
+        /// `who` is Active.
+        Activated { who: T::AccountId },
+        /// `who` was suspended.
+        Suspended {
+            who: T::AccountId,
+            reason: SuspensionReason,
+        },
+        /// A golden measurement came into force.
+        GoldenAdded { id: GoldenId, kind: GoldenKind },
+        /// A golden measurement was retired.
+        GoldenRetired { id: GoldenId, kind: GoldenKind },
+    }
+
+    #[pallet::error]
+    pub enum Error<T> {
+        /// The account already registered a gateway.
+        AlreadyRegistered,
+        /// The account has no gateway.
+        NotRegistered,
+        /// Registering needs the minimum bond: bond first (deposit pallet).
+        InsufficientBond,
+        /// The device key's proof does not verify (or is of another key kind).
+        InvalidDeviceProof,
+        /// The VRF key's proof does not verify.
+        InvalidVrfProof,
+        /// The network key's proof does not verify.
+        InvalidNetworkProof,
+        /// One of the keys belongs to another gateway.
+        KeyInUse,
+        /// The registry is full.
+        TooManyGateways,
+        /// This chain does not allow the claimed hardware level (Software outside dev chains).
+        LevelNotAllowed,
+        /// The gateway is already Active.
+        AlreadyActive,
+        /// The Active set is full.
+        ActiveSetFull,
+        /// The gateway is the subject of an open round; wait for it to close.
+        SubjectOfOpenRound,
+        /// This golden measurement is already in force.
+        GoldenExists,
+        /// No golden measurement has this id.
+        UnknownGolden,
+        /// This kind has as many golden measurements as it may; retire one first.
+        TooManyGolden,
+        /// The measurement is malformed (a PCR selection out of range or out of order).
+        MalformedGolden,
+    }
+
+    #[pallet::genesis_config]
+    #[derive(frame_support::DefaultNoBound)]
+    pub struct GenesisConfig<T: Config> {
+        /// Gateways Active from the first block, so a network can start.
+        pub gateways: alloc::vec::Vec<GenesisGateway<T::AccountId>>,
+        /// Golden measurements in force from the first block, each the hex of its SCALE
+        /// encoding.
+        pub golden: alloc::vec::Vec<sp_core::Bytes>,
+    }
+
+    #[pallet::genesis_build]
+    impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+        fn build(&self) {
+            for gateway in &self.gateways {
+                let device_key = DevicePublicKey::decode(&mut &gateway.device_key[..])
+                    .expect("genesis: a gateway's device_key is a SCALE-encoded DevicePublicKey");
+                let info = GatewayInfo {
+                    device_key,
+                    vrf_key: gateway.vrf_key,
+                    network_key: gateway.network_key,
+                    level: gateway.level,
+                    fingerprint: FingerprintRoot(gateway.fingerprint),
+                    status: GatewayStatus::Pending,
+                    registered_at: Zero::zero(),
+                };
+                Pallet::<T>::insert_gateway(&gateway.account, info)
+                    .expect("genesis: gateways are distinct, within bounds, with distinct keys");
+                Pallet::<T>::activate(&gateway.account)
+                    .expect("genesis: the Active set holds every genesis gateway");
+            }
+            for encoded in &self.golden {
+                let measurement = GoldenMeasurement::decode(&mut &encoded[..])
+                    .expect("genesis: golden entries are SCALE-encoded GoldenMeasurements");
+                Pallet::<T>::insert_golden(measurement)
+                    .expect("genesis: golden measurements are distinct, well formed, bounded");
+            }
+        }
+    }
+
+    #[pallet::call(weight(<T as Config>::WeightInfo))]
+    impl<T: Config> Pallet<T> {
+        /// Registers the caller's gateway with its keys (each proven), claimed hardware level and
+        /// fingerprint root. Needs the minimum bond. The gateway is Pending until its
+        /// registration round passes.
+        #[pallet::call_index(0)]
+        pub fn register(
+            origin: OriginFor<T>,
+            keys: alloc::boxed::Box<GatewayKeys>,
+            level: HardwareLevel,
+            fingerprint: FingerprintRoot,
+        ) -> DispatchResult {
+            let who = ensure_signed(origin)?;
+            ensure!(
+                !Gateways::<T>::contains_key(&who),
+                Error::<T>::AlreadyRegistered
+            );
+            ensure!(
+                T::Bonds::has_minimum_bond(&who),
+                Error::<T>::InsufficientBond
+            );
+            ensure!(
+                T::Reputation::level_allowed(level),
+                Error::<T>::LevelNotAllowed
+            );
+            let genesis = Self::genesis_hash();
+            let account = account_bytes(&who);
+            ensure!(
+                keys::device_proof_is_valid(
+                    &keys.device_key,
+                    &keys.device_proof,
+                    &genesis,
+                    &account
+                ),
+                Error::<T>::InvalidDeviceProof
+            );
+            ensure!(
+                keys::vrf_proof_is_valid(&keys.vrf_key, &keys.vrf_proof, &genesis, &account),
+                Error::<T>::InvalidVrfProof
+            );
+            ensure!(
+                keys::network_proof_is_valid(
+                    &keys.network_key,
+                    &keys.network_proof,
+                    &genesis,
+                    &account
+                ),
+                Error::<T>::InvalidNetworkProof
+            );
+            let info = GatewayInfo {
+                device_key: keys.device_key,
+                vrf_key: keys.vrf_key,
+                network_key: keys.network_key,
+                level,
+                fingerprint,
+                status: GatewayStatus::Pending,
+                registered_at: frame_system::Pallet::<T>::block_number(),
+            };
+            Self::insert_gateway(&who, info)?;
+            Self::deposit_event(Event::Registered { who, level });
+            Ok(())
+        }
+
+        /// Removes the caller's gateway and frees its keys. Not while it is the subject of an
+        /// open round (a Pending gateway's registration round).
+        #[pallet::call_index(1)]
+        pub fn deregister(origin: OriginFor<T>) -> DispatchResult {
+            let who = ensure_signed(origin)?;
+            let info = Gateways::<T>::get(&who).ok_or(Error::<T>::NotRegistered)?;
+            ensure!(
+                info.status != GatewayStatus::Pending,
+                Error::<T>::SubjectOfOpenRound
+            );
+            Self::remove_from_active(&who);
+            for (role, key) in Self::key_ids(&info) {
+                KeyOwners::<T>::remove(key_id(role, &key));
+            }
+            Gateways::<T>::remove(&who);
+            GatewayCount::<T>::mutate(|count| *count = count.saturating_sub(1));
+            Self::deposit_event(Event::Deregistered { who });
+            Ok(())
+        }
+
+        /// Makes a registered gateway Active without a round, so a network can start (or root can
+        /// settle a round that had no eligible committee).
+        #[pallet::call_index(2)]
+        pub fn force_activate(origin: OriginFor<T>, who: T::AccountId) -> DispatchResult {
+            T::GovernanceOrigin::ensure_origin(origin)?;
+            Self::activate(&who)
+        }
+
+        /// Puts a golden measurement in force.
+        #[pallet::call_index(3)]
+        pub fn add_golden(origin: OriginFor<T>, measurement: GoldenMeasurement) -> DispatchResult {
+            T::GovernanceOrigin::ensure_origin(origin)?;
+            Self::insert_golden(measurement)
+        }
+
+        /// Retires a golden measurement.
+        #[pallet::call_index(4)]
+        pub fn retire_golden(origin: OriginFor<T>, id: GoldenId) -> DispatchResult {
+            T::GovernanceOrigin::ensure_origin(origin)?;
+            let measurement = Golden::<T>::take(id).ok_or(Error::<T>::UnknownGolden)?;
+            let kind = measurement.kind();
+            GoldenCount::<T>::mutate(kind, |count| *count = count.saturating_sub(1));
+            Self::deposit_event(Event::GoldenRetired { id, kind });
+            Ok(())
+        }
+    }
+}
+
+impl<T: Config> Pallet<T> {
+    /// The genesis block's hash, which key proofs sign.
+    pub fn genesis_hash() -> [u8; 32] {
+        let hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
+        account_bytes(&hash)
+    }
+
+    fn key_ids(info: &GatewayInfo<BlockNumberFor<T>>) -> [(KeyRole, alloc::vec::Vec<u8>); 3] {
+        [
+            (KeyRole::Device, info.device_key.as_bytes().to_vec()),
+            (KeyRole::Vrf, info.vrf_key.to_vec()),
+            (KeyRole::Network, info.network_key.to_vec()),
+        ]
+    }
+
+    /// Stores a new gateway and claims its keys; fails without writing if any key is taken.
+    fn insert_gateway(who: &T::AccountId, info: GatewayInfo<BlockNumberFor<T>>) -> DispatchResult {
+        ensure!(
+            !Gateways::<T>::contains_key(who),
+            Error::<T>::AlreadyRegistered
+        );
+        let count = GatewayCount::<T>::get();
+        ensure!(count < T::MaxGateways::get(), Error::<T>::TooManyGateways);
+        let ids = Self::key_ids(&info).map(|(role, key)| key_id(role, &key));
+        ensure!(
+            ids.iter().all(|id| !KeyOwners::<T>::contains_key(id)),
+            Error::<T>::KeyInUse
+        );
+        for id in ids {
+            KeyOwners::<T>::insert(id, who);
+        }
+        Gateways::<T>::insert(who, info);
+        GatewayCount::<T>::put(count.saturating_add(1));
+        Ok(())
+    }
+
+    /// Makes `who` Active and lists it.
+    fn activate(who: &T::AccountId) -> DispatchResult {
+        let mut info = Gateways::<T>::get(who).ok_or(Error::<T>::NotRegistered)?;
+        ensure!(
+            info.status != GatewayStatus::Active,
+            Error::<T>::AlreadyActive
+        );
+        ActiveGateways::<T>::try_mutate(|active| {
+            active
+                .try_push((who.clone(), info.level))
+                .map_err(|_| Error::<T>::ActiveSetFull)
+        })?;
+        info.status = GatewayStatus::Active;
+        Gateways::<T>::insert(who, info);
+        Self::deposit_event(Event::Activated { who: who.clone() });
+        Ok(())
+    }
+
+    fn remove_from_active(who: &T::AccountId) {
+        ActiveGateways::<T>::mutate(|active| active.retain(|(account, _)| account != who));
+    }
+
+    fn suspend(who: &T::AccountId, reason: SuspensionReason) {
+        let Some(mut info) = Gateways::<T>::get(who) else {
+            return;
+        };
+        if matches!(
+            info.status,
+            GatewayStatus::Suspended | GatewayStatus::LockedOut
+        ) {
+            return;
+        }
+        info.status = GatewayStatus::Suspended;
+        Gateways::<T>::insert(who, info);
+        Self::remove_from_active(who);
+        Self::deposit_event(Event::Suspended {
+            who: who.clone(),
+            reason,
+        });
+    }
+
+    fn insert_golden(measurement: GoldenMeasurement) -> DispatchResult {
+        ensure!(measurement.is_well_formed(), Error::<T>::MalformedGolden);
+        let id = measurement.id();
+        ensure!(!Golden::<T>::contains_key(id), Error::<T>::GoldenExists);
+        let kind = measurement.kind();
+        let count = GoldenCount::<T>::get(kind);
+        ensure!(
+            count < T::MaxGoldenPerKind::get(),
+            Error::<T>::TooManyGolden
+        );
+        Golden::<T>::insert(id, measurement);
+        GoldenCount::<T>::insert(kind, count.saturating_add(1));
+        Self::deposit_event(Event::GoldenAdded { id, kind });
+        Ok(())
+    }
+
+    /// The pallet's invariants: counts match the maps, every key owner points back at its
+    /// gateway, and the Active list is exactly the Active gateways.
+    pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+        use sp_runtime::TryRuntimeError;
+        let mut gateways = 0u32;
+        for (who, info) in Gateways::<T>::iter() {
+            gateways = gateways.saturating_add(1);
+            for (role, key) in Self::key_ids(&info) {
+                ensure!(
+                    KeyOwners::<T>::get(key_id(role, &key)).as_ref() == Some(&who),
+                    TryRuntimeError::Other("a gateway key has no owner record")
+                );
+            }
+            let listed = ActiveGateways::<T>::get()
+                .iter()
+                .any(|(account, _)| *account == who);
+            ensure!(
+                listed == (info.status == GatewayStatus::Active),
+                TryRuntimeError::Other("the Active list differs from the Active statuses")
+            );
+        }
+        ensure!(
+            gateways == GatewayCount::<T>::get(),
+            TryRuntimeError::Other("gateway count off")
+        );
+        ensure!(
+            KeyOwners::<T>::iter().count() as u32 == gateways.saturating_mul(3),
+            TryRuntimeError::Other("stray key owner records")
+        );
+        for kind in [
+            GoldenKind::GatewayOs,
+            GoldenKind::HpcBootImage,
+            GoldenKind::HpcPcrPolicy,
+            GoldenKind::TpmEkCaRoot,
+            GoldenKind::BaseContainerImage,
+        ] {
+            let stored = Golden::<T>::iter_values()
+                .filter(|m| m.kind() == kind)
+                .count() as u32;
+            ensure!(
+                stored == GoldenCount::<T>::get(kind),
+                TryRuntimeError::Other("golden count off")
+            );
+        }
+        Ok(())
+    }
+}
+
+impl<T: Config> GatewayRegistry<T::AccountId> for Pallet<T> {
+    type MaxGateways = T::MaxGateways;
+
+    fn active_gateways() -> BoundedVec<(T::AccountId, HardwareLevel), T::MaxGateways> {
+        ActiveGateways::<T>::get()
+    }
+
+    fn is_active(who: &T::AccountId) -> bool {
+        Gateways::<T>::get(who).is_some_and(|info| info.status == GatewayStatus::Active)
+    }
+
+    fn active_gateways_weight() -> Weight {
+        T::WeightInfo::read_active_gateways()
+    }
+}
+
+impl<T: Config> WithdrawalGuard<T::AccountId> for Pallet<T> {
+    fn withdrawal_block(who: &T::AccountId) -> Option<WithdrawalBlock> {
+        // A Pending gateway is the subject of its registration round.
+        Gateways::<T>::get(who)
+            .filter(|info| info.status == GatewayStatus::Pending)
+            .map(|_| WithdrawalBlock::SubjectOfOpenRound)
+    }
+
+    fn guard_weight() -> Weight {
+        T::DbWeight::get().reads(1)
+    }
+}
+
+impl<T: Config> OnBondBelowMinimum<T::AccountId> for Pallet<T> {
+    fn on_bond_below_minimum(who: &T::AccountId) {
+        Self::suspend(who, SuspensionReason::BondBelowMinimum)
+    }
+
+    fn notify_weight() -> Weight {
+        T::WeightInfo::suspend()
+    }
+}

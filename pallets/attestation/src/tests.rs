@@ -1,0 +1,424 @@
+use crate::{
+    account_bytes, mock::*, ActiveGateways, Error, Event, GatewayCount, GatewayKeys, GatewayStatus,
+    Gateways, GenesisGateway, KeyOwners, SuspensionReason,
+};
+use capsule_pallet_traits::{
+    GatewayRegistry, HardwareLevel, OnBondBelowMinimum, WithdrawalBlock, WithdrawalGuard,
+};
+use capsule_primitives::{
+    golden::{GoldenId, GoldenKind, GoldenMeasurement, PcrBank, PcrPolicy},
+    keys::{key_proof_message, DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole},
+    measurement::MeasurementDigest,
+};
+use codec::Encode;
+use frame_support::{assert_noop, assert_ok, BoundedVec};
+use sp_core::{ed25519, sr25519, Pair};
+use sp_runtime::DispatchError;
+
+const FINGERPRINT: FingerprintRoot = FingerprintRoot([0xf1; 32]);
+
+/// The key pairs of gateway number `seed`.
+struct Keys {
+    device: ed25519::Pair,
+    vrf: sr25519::Pair,
+    network: ed25519::Pair,
+}
+
+fn keys(seed: u8) -> Keys {
+    Keys {
+        device: ed25519::Pair::from_seed(&[seed; 32]),
+        vrf: sr25519::Pair::from_seed(&[seed.wrapping_add(100); 32]),
+        network: ed25519::Pair::from_seed(&[seed.wrapping_add(200); 32]),
+    }
+}
+
+fn message(role: KeyRole, account: u64) -> [u8; 85] {
+    key_proof_message(role, &Attestation::genesis_hash(), &account_bytes(&account))
+}
+
+/// `keys` with every proof signed for `account`.
+fn proven(keys: &Keys, account: u64) -> GatewayKeys {
+    GatewayKeys {
+        device_key: DevicePublicKey::Ed25519(keys.device.public().0),
+        device_proof: DeviceSignature::Ed25519(
+            keys.device.sign(&message(KeyRole::Device, account)).0,
+        ),
+        vrf_key: keys.vrf.public().0,
+        vrf_proof: keys.vrf.sign(&message(KeyRole::Vrf, account)).0,
+        network_key: keys.network.public().0,
+        network_proof: keys.network.sign(&message(KeyRole::Network, account)).0,
+    }
+}
+
+/// `register`, with the keys unboxed.
+fn register_with(
+    origin: RuntimeOrigin,
+    keys: GatewayKeys,
+    level: HardwareLevel,
+    fingerprint: FingerprintRoot,
+) -> sp_runtime::DispatchResult {
+    Attestation::register(origin, Box::new(keys), level, fingerprint)
+}
+
+fn register(who: u64, seed: u8) -> Result<(), sp_runtime::DispatchError> {
+    FakeBonds::bond(who);
+    register_with(
+        RuntimeOrigin::signed(who),
+        proven(&keys(seed), who),
+        HardwareLevel::GatewayHsm,
+        FINGERPRINT,
+    )
+}
+
+fn status(who: u64) -> Option<GatewayStatus> {
+    Gateways::<Test>::get(who).map(|info| info.status)
+}
+
+#[test]
+fn a_bonded_gateway_with_proven_keys_registers_as_pending() {
+    ExtBuilder::default().build_and_execute(|| {
+        assert_ok!(register(1, 1));
+        assert_eq!(
+            last_event(),
+            Event::Registered {
+                who: 1,
+                level: HardwareLevel::GatewayHsm
+            }
+        );
+        let info = Gateways::<Test>::get(1).unwrap();
+        assert_eq!(info.status, GatewayStatus::Pending);
+        assert_eq!(info.fingerprint, FINGERPRINT);
+        assert_eq!(info.vrf_key, keys(1).vrf.public().0);
+        assert_eq!(GatewayCount::<Test>::get(), 1);
+        assert!(!Attestation::is_active(&1));
+        assert!(Attestation::active_gateways().is_empty());
+        assert_eq!(
+            Attestation::withdrawal_block(&1),
+            Some(WithdrawalBlock::SubjectOfOpenRound),
+            "its registration round is open"
+        );
+    });
+}
+
+#[test]
+fn a_p256_device_key_registers() {
+    use p256::ecdsa::{signature::hazmat::PrehashSigner, Signature, SigningKey};
+    ExtBuilder::default().build_and_execute(|| {
+        let signing = SigningKey::from_slice(&[0x33; 32]).unwrap();
+        let public: [u8; 33] = signing
+            .verifying_key()
+            .to_encoded_point(true)
+            .as_bytes()
+            .try_into()
+            .unwrap();
+        let digest = capsule_primitives::hashing::sha256(&message(KeyRole::Device, 5));
+        let signature: Signature = signing.sign_prehash(&digest).unwrap();
+        let mut gateway = proven(&keys(5), 5);
+        gateway.device_key = DevicePublicKey::EcdsaP256(public);
+        gateway.device_proof = DeviceSignature::EcdsaP256(signature.to_bytes().into());
+        FakeBonds::bond(5);
+        assert_ok!(register_with(
+            RuntimeOrigin::signed(5),
+            gateway,
+            HardwareLevel::HpcTpm,
+            FINGERPRINT
+        ));
+    });
+}
+
+#[test]
+fn registration_errors_change_nothing() {
+    ExtBuilder::default().build_and_execute(|| {
+        let origin = RuntimeOrigin::signed(1);
+        let level = HardwareLevel::GatewayHsm;
+        assert_noop!(
+            register_with(origin.clone(), proven(&keys(1), 1), level, FINGERPRINT),
+            Error::<Test>::InsufficientBond
+        );
+        FakeBonds::bond(1);
+        // Proofs signed for account 2 do not prove anything for account 1.
+        assert_noop!(
+            register_with(origin.clone(), proven(&keys(1), 2), level, FINGERPRINT),
+            Error::<Test>::InvalidDeviceProof
+        );
+        let mut bad = proven(&keys(1), 1);
+        bad.vrf_proof = proven(&keys(1), 2).vrf_proof;
+        assert_noop!(
+            register_with(origin.clone(), bad, level, FINGERPRINT),
+            Error::<Test>::InvalidVrfProof
+        );
+        let mut bad = proven(&keys(1), 1);
+        bad.network_proof = bad.vrf_proof;
+        assert_noop!(
+            register_with(origin.clone(), bad, level, FINGERPRINT),
+            Error::<Test>::InvalidNetworkProof
+        );
+        let mut bad = proven(&keys(1), 1);
+        bad.device_proof = DeviceSignature::EcdsaP256([0; 64]);
+        assert_noop!(
+            register_with(origin.clone(), bad, level, FINGERPRINT),
+            Error::<Test>::InvalidDeviceProof
+        );
+        FakeReputation::forbid_software();
+        assert_noop!(
+            register_with(
+                origin.clone(),
+                proven(&keys(1), 1),
+                HardwareLevel::Software,
+                FINGERPRINT
+            ),
+            Error::<Test>::LevelNotAllowed
+        );
+        assert_ok!(register(1, 1));
+        assert_noop!(register(1, 9), Error::<Test>::AlreadyRegistered);
+        assert_noop!(
+            register_with(
+                RuntimeOrigin::root(),
+                proven(&keys(2), 2),
+                level,
+                FINGERPRINT
+            ),
+            DispatchError::BadOrigin
+        );
+    });
+}
+
+#[test]
+fn no_key_belongs_to_two_gateways() {
+    ExtBuilder::default().build_and_execute(|| {
+        assert_ok!(register(1, 1));
+        // Account 2 holds gateway 1's device key too and proves it for itself: still refused.
+        let mut reused = proven(&keys(2), 2);
+        reused.device_key = proven(&keys(1), 2).device_key;
+        reused.device_proof = proven(&keys(1), 2).device_proof;
+        FakeBonds::bond(2);
+        assert_noop!(
+            register_with(
+                RuntimeOrigin::signed(2),
+                reused,
+                HardwareLevel::GatewayHsm,
+                FINGERPRINT
+            ),
+            Error::<Test>::KeyInUse
+        );
+        let mut reused = proven(&keys(2), 2);
+        reused.network_key = keys(1).network.public().0;
+        reused.network_proof = keys(1).network.sign(&message(KeyRole::Network, 2)).0;
+        assert_noop!(
+            register_with(
+                RuntimeOrigin::signed(2),
+                reused,
+                HardwareLevel::GatewayHsm,
+                FINGERPRINT
+            ),
+            Error::<Test>::KeyInUse
+        );
+    });
+}
+
+#[test]
+fn the_registry_is_bounded() {
+    ExtBuilder::default().build_and_execute(|| {
+        for who in 1..=u64::from(MAX_GATEWAYS) {
+            assert_ok!(register(who, who as u8));
+        }
+        assert_noop!(register(99, 99), Error::<Test>::TooManyGateways);
+    });
+}
+
+#[test]
+fn root_activates_and_the_registry_lists_active_gateways() {
+    ExtBuilder::default().build_and_execute(|| {
+        assert_ok!(register(1, 1));
+        assert_noop!(
+            Attestation::force_activate(RuntimeOrigin::signed(1), 1),
+            DispatchError::BadOrigin
+        );
+        assert_noop!(
+            Attestation::force_activate(RuntimeOrigin::root(), 2),
+            Error::<Test>::NotRegistered
+        );
+        assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+        assert_eq!(last_event(), Event::Activated { who: 1 });
+        assert_noop!(
+            Attestation::force_activate(RuntimeOrigin::root(), 1),
+            Error::<Test>::AlreadyActive
+        );
+        assert!(Attestation::is_active(&1));
+        assert_eq!(
+            Attestation::active_gateways().into_inner(),
+            vec![(1, HardwareLevel::GatewayHsm)]
+        );
+        assert_eq!(Attestation::withdrawal_block(&1), None);
+    });
+}
+
+#[test]
+fn a_bond_below_the_minimum_suspends_an_active_gateway() {
+    ExtBuilder::default().build_and_execute(|| {
+        assert_ok!(register(1, 1));
+        assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+        Attestation::on_bond_below_minimum(&1);
+        assert_eq!(
+            last_event(),
+            Event::Suspended {
+                who: 1,
+                reason: SuspensionReason::BondBelowMinimum
+            }
+        );
+        assert_eq!(status(1), Some(GatewayStatus::Suspended));
+        assert!(ActiveGateways::<Test>::get().is_empty());
+        let events = System::events().len();
+        Attestation::on_bond_below_minimum(&1);
+        Attestation::on_bond_below_minimum(&42);
+        assert_eq!(
+            System::events().len(),
+            events,
+            "nothing to do twice, or for a stranger"
+        );
+        // Root may bring it back.
+        assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+    });
+}
+
+#[test]
+fn deregistering_frees_the_keys_but_not_during_the_registration_round() {
+    ExtBuilder::default().build_and_execute(|| {
+        assert_noop!(
+            Attestation::deregister(RuntimeOrigin::signed(1)),
+            Error::<Test>::NotRegistered
+        );
+        assert_ok!(register(1, 1));
+        assert_noop!(
+            Attestation::deregister(RuntimeOrigin::signed(1)),
+            Error::<Test>::SubjectOfOpenRound
+        );
+        assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+        assert_ok!(Attestation::deregister(RuntimeOrigin::signed(1)));
+        assert_eq!(last_event(), Event::Deregistered { who: 1 });
+        assert_eq!(GatewayCount::<Test>::get(), 0);
+        assert_eq!(KeyOwners::<Test>::iter().count(), 0);
+        assert!(Attestation::active_gateways().is_empty());
+        // The same keys may now serve another account.
+        let mut moved = proven(&keys(1), 2);
+        moved.vrf_key = keys(1).vrf.public().0;
+        FakeBonds::bond(2);
+        assert_ok!(register_with(
+            RuntimeOrigin::signed(2),
+            moved,
+            HardwareLevel::GatewayHsm,
+            FINGERPRINT
+        ));
+    });
+}
+
+#[test]
+fn genesis_gateways_are_active_from_the_first_block() {
+    let k = keys(7);
+    let gateway = GenesisGateway {
+        account: 7,
+        device_key: DevicePublicKey::Ed25519(k.device.public().0).encode(),
+        vrf_key: k.vrf.public().0,
+        network_key: k.network.public().0,
+        level: HardwareLevel::Software,
+        fingerprint: [3; 32],
+    };
+    ExtBuilder::default()
+        .with_genesis_gateway(gateway)
+        .build_and_execute(|| {
+            assert!(Attestation::is_active(&7));
+            assert_eq!(Attestation::active_gateways().len(), 1);
+            // Its keys are taken.
+            FakeBonds::bond(8);
+            let mut reused = proven(&keys(8), 8);
+            reused.vrf_key = k.vrf.public().0;
+            reused.vrf_proof = k.vrf.sign(&message(KeyRole::Vrf, 8)).0;
+            assert_noop!(
+                register_with(
+                    RuntimeOrigin::signed(8),
+                    reused,
+                    HardwareLevel::GatewayHsm,
+                    FINGERPRINT
+                ),
+                Error::<Test>::KeyInUse
+            );
+        });
+}
+
+#[test]
+fn genesis_gateway_json_uses_hex_device_keys() {
+    let json = r#"{"account":7,"device_key":"0x020101010101010101010101010101010101010101010101010101010101010101",
+        "vrf_key":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],
+        "network_key":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],
+        "level":"HpcTpm","fingerprint":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}"#;
+    let gateway: GenesisGateway<u64> = serde_json::from_str(json).unwrap();
+    assert_eq!(
+        gateway.device_key,
+        DevicePublicKey::Ed25519([1; 32]).encode()
+    );
+    assert_eq!(gateway.level, HardwareLevel::HpcTpm);
+}
+
+fn pcr_policy(pcrs: Vec<(u8, [u8; 32])>) -> GoldenMeasurement {
+    GoldenMeasurement::HpcPcrPolicy(PcrPolicy {
+        image: MeasurementDigest([1; 32]),
+        bank: PcrBank::Sha256,
+        pcrs: BoundedVec::truncate_from(pcrs),
+    })
+}
+
+#[test]
+fn root_adds_and_retires_golden_measurements_within_bounds() {
+    ExtBuilder::default().build_and_execute(|| {
+        let os = |byte| GoldenMeasurement::GatewayOs(MeasurementDigest([byte; 32]));
+        assert_noop!(
+            Attestation::add_golden(RuntimeOrigin::signed(1), os(1)),
+            DispatchError::BadOrigin
+        );
+        assert_ok!(Attestation::add_golden(RuntimeOrigin::root(), os(1)));
+        assert_eq!(
+            last_event(),
+            Event::GoldenAdded {
+                id: os(1).id(),
+                kind: GoldenKind::GatewayOs
+            }
+        );
+        assert_noop!(
+            Attestation::add_golden(RuntimeOrigin::root(), os(1)),
+            Error::<Test>::GoldenExists
+        );
+        assert_ok!(Attestation::add_golden(RuntimeOrigin::root(), os(2)));
+        assert_noop!(
+            Attestation::add_golden(RuntimeOrigin::root(), os(3)),
+            Error::<Test>::TooManyGolden
+        );
+        // Other kinds have their own bound.
+        assert_ok!(Attestation::add_golden(
+            RuntimeOrigin::root(),
+            pcr_policy(vec![(0, [9; 32])])
+        ));
+        assert_noop!(
+            Attestation::add_golden(
+                RuntimeOrigin::root(),
+                pcr_policy(vec![(4, [9; 32]), (1, [9; 32])])
+            ),
+            Error::<Test>::MalformedGolden
+        );
+        assert_ok!(Attestation::retire_golden(
+            RuntimeOrigin::root(),
+            os(1).id()
+        ));
+        assert_eq!(
+            last_event(),
+            Event::GoldenRetired {
+                id: os(1).id(),
+                kind: GoldenKind::GatewayOs
+            }
+        );
+        assert_noop!(
+            Attestation::retire_golden(RuntimeOrigin::root(), GoldenId([0; 32])),
+            Error::<Test>::UnknownGolden
+        );
+        assert_ok!(Attestation::add_golden(RuntimeOrigin::root(), os(3)));
+    });
+}
