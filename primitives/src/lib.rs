@@ -11,6 +11,7 @@
 //! - [`golden`]: the golden measurements governance approves, and their ids.
 //! - [`capsule`]: [`CapsuleCid`], the content id of a sealed capsule.
 //! - [`policy`]: [`TaskPolicy`] and its [`PolicyDigest`].
+//! - [`seed`]: the seeds of rounds and tasks, from the BABE VRF outputs after their opening.
 //! - [`vrf`]: [`VrfProofBytes`] and the [`VrfTranscriptInput`] every sortition proof signs.
 //! - [`keys`]: the device, VRF and network keys a gateway registers, and their proofs.
 //! - [`signing`]: the digest an ECDSA account signs, so a hardware module can sign extrinsics.
@@ -29,6 +30,7 @@ pub mod ids;
 pub mod keys;
 pub mod measurement;
 pub mod policy;
+pub mod seed;
 pub mod signing;
 pub mod vrf;
 

@@ -27,6 +27,7 @@ mod benchmarking;
 pub mod keys;
 #[cfg(test)]
 mod mock;
+pub mod sampling;
 #[cfg(test)]
 mod tests;
 pub mod weights;
