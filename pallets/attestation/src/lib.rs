@@ -34,19 +34,71 @@ pub mod weights;
 pub use weights::WeightInfo;
 
 use capsule_pallet_traits::{
-    BondInspect, GatewayRegistry, HardwareLevel, OnBondBelowMinimum, ReputationEvents,
-    WithdrawalBlock, WithdrawalGuard,
+    BondInspect, EpochIndex, EpochSnapshots, GatewayRegistry, HardwareLevel, OnBondBelowMinimum,
+    ReputationEvents, RoundId, WithdrawalBlock, WithdrawalGuard,
 };
 use capsule_primitives::{
+    attestation::AttestationPhase,
     golden::{GoldenId, GoldenKind, GoldenMeasurement},
     hashing::blake2_256,
+    ids::TaskId,
     keys::{DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole},
+    seed::round_seed,
 };
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::pallet_prelude::*;
+use frame_support::{pallet_prelude::*, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
 use frame_system::pallet_prelude::*;
 use scale_info::TypeInfo;
-use sp_runtime::traits::Zero;
+use sp_runtime::traits::{Saturating, Zero};
+
+/// The most blocks a seed may be drawn from (`Config::SeedBlocks` is at most this).
+pub const MAX_SEED_BLOCKS: u32 = 16;
+
+/// Where a round stands.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Debug,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    MaxEncodedLen,
+    TypeInfo,
+)]
+pub enum RoundStatus<BlockNumber> {
+    /// Waiting for the VRF outputs of the blocks after its opening; seeded at block `due`.
+    AwaitingSeed { due: BlockNumber },
+    /// The committee commits until `commit_until`, then reveals until `reveal_until`.
+    Voting {
+        commit_until: BlockNumber,
+        reveal_until: BlockNumber,
+    },
+    /// No eligible committee could be drawn: root decides.
+    AwaitingRoot,
+}
+
+/// An attestation round.
+#[derive(
+    CloneNoBound, PartialEqNoBound, EqNoBound, DebugNoBound, Encode, Decode, MaxEncodedLen, TypeInfo,
+)]
+#[scale_info(skip_type_params(T))]
+pub struct Round<T: Config> {
+    pub subject: T::AccountId,
+    pub phase: AttestationPhase,
+    /// The task a pre- or post-task round is about.
+    pub task: Option<TaskId>,
+    /// Who reported the subject (audits); never on its committee.
+    pub reporter: Option<T::AccountId>,
+    pub opened_at: BlockNumberFor<T>,
+    /// The epoch whose snapshot the committee is drawn from.
+    pub epoch: EpochIndex,
+    pub status: RoundStatus<BlockNumberFor<T>>,
+    /// Known from the seeding block on.
+    pub seed: Option<[u8; 32]>,
+    pub committee: BoundedVec<T::AccountId, T::MaxCommittee>,
+}
 
 /// Where a gateway stands.
 #[derive(
@@ -172,6 +224,37 @@ pub mod pallet {
         /// Who approves golden measurements and activates gateways by hand.
         type GovernanceOrigin: EnsureOrigin<Self::RuntimeOrigin>;
 
+        /// The epoch snapshots committees are drawn from (the reputation pallet).
+        type Snapshots: EpochSnapshots<Self::AccountId>;
+
+        /// The BABE VRF output of the current block.
+        type BlockRandomness: Get<Option<[u8; 32]>>;
+
+        /// L: a round is seeded from the VRF outputs of the L blocks after its opening
+        /// (at least 3, at most [`MAX_SEED_BLOCKS`]).
+        #[pallet::constant]
+        type SeedBlocks: Get<u32>;
+
+        /// k: the committee size a round asks for.
+        #[pallet::constant]
+        type CommitteeSize: Get<u32>;
+
+        /// The largest committee (a re-opened round asks for more than k).
+        #[pallet::constant]
+        type MaxCommittee: Get<u32>;
+
+        /// Rounds one block may open (bounds the seeding work of a later block).
+        #[pallet::constant]
+        type MaxRoundsPerBlock: Get<u32>;
+
+        /// Blocks the committee has to commit, from seeding.
+        #[pallet::constant]
+        type CommitPeriod: Get<BlockNumberFor<Self>>;
+
+        /// Blocks the committee has to reveal, after the commit period.
+        #[pallet::constant]
+        type RevealPeriod: Get<BlockNumberFor<Self>>;
+
         type WeightInfo: WeightInfo;
 
         /// Bonds registrants in the benchmarks.
@@ -196,6 +279,33 @@ pub mod pallet {
     #[pallet::storage]
     pub type ActiveGateways<T: Config> =
         StorageValue<_, BoundedVec<(T::AccountId, HardwareLevel), T::MaxGateways>, ValueQuery>;
+
+    /// The VRF outputs of the last `SeedBlocks` blocks, oldest first.
+    #[pallet::storage]
+    pub type RecentRandomness<T: Config> =
+        StorageValue<_, BoundedVec<[u8; 32], ConstU32<MAX_SEED_BLOCKS>>, ValueQuery>;
+
+    /// The id the next round gets.
+    #[pallet::storage]
+    pub type NextRoundId<T: Config> = StorageValue<_, RoundId, ValueQuery>;
+
+    /// Rounds that have not closed.
+    #[pallet::storage]
+    pub type Rounds<T: Config> = StorageMap<_, Twox64Concat, RoundId, Round<T>>;
+
+    /// The open round each subject is in (one at a time).
+    #[pallet::storage]
+    pub type RoundOf<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, RoundId>;
+
+    /// Rounds to seed at a block: those opened `SeedBlocks` earlier.
+    #[pallet::storage]
+    pub type SeedQueue<T: Config> = StorageMap<
+        _,
+        Twox64Concat,
+        BlockNumberFor<T>,
+        BoundedVec<RoundId, T::MaxRoundsPerBlock>,
+        ValueQuery,
+    >;
 
     /// Golden measurements in force, by id.
     #[pallet::storage]
@@ -222,6 +332,20 @@ pub mod pallet {
             who: T::AccountId,
             reason: SuspensionReason,
         },
+        /// A round opened; it is seeded at block `seeded_at`.
+        RoundOpened {
+            round: RoundId,
+            subject: T::AccountId,
+            phase: AttestationPhase,
+            seeded_at: BlockNumberFor<T>,
+        },
+        /// A round was seeded and drew its committee.
+        CommitteeDrawn {
+            round: RoundId,
+            committee: BoundedVec<T::AccountId, T::MaxCommittee>,
+        },
+        /// No eligible gateway could sit on the round's committee: root decides.
+        RoundToRoot { round: RoundId },
         /// A golden measurement came into force.
         GoldenAdded { id: GoldenId, kind: GoldenKind },
         /// A golden measurement was retired.
@@ -254,6 +378,12 @@ pub mod pallet {
         ActiveSetFull,
         /// The gateway is the subject of an open round; wait for it to close.
         SubjectOfOpenRound,
+        /// This block has opened as many rounds as it may; retry in the next block.
+        TooManyRounds,
+        /// The subject is already in an open round.
+        RoundAlreadyOpen,
+        /// The round id counter is exhausted.
+        RoundIdsExhausted,
         /// This golden measurement is already in force.
         GoldenExists,
         /// No golden measurement has this id.
@@ -300,6 +430,38 @@ pub mod pallet {
                 Pallet::<T>::insert_golden(measurement)
                     .expect("genesis: golden measurements are distinct, well formed, bounded");
             }
+        }
+    }
+
+    #[pallet::hooks]
+    impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+        fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+            Self::note_randomness();
+            let due = SeedQueue::<T>::take(now);
+            let count = due.len() as u32;
+            for round in due {
+                Self::seed_round(round, now);
+            }
+            T::WeightInfo::on_initialize_seeding(count)
+        }
+
+        fn integrity_test() {
+            assert!(
+                (3..=MAX_SEED_BLOCKS).contains(&T::SeedBlocks::get()),
+                "SeedBlocks must be within 3..=MAX_SEED_BLOCKS"
+            );
+            assert!(
+                T::CommitteeSize::get() > 0,
+                "CommitteeSize must be positive"
+            );
+            assert!(
+                T::MaxCommittee::get() >= T::CommitteeSize::get().saturating_mul(2),
+                "MaxCommittee must hold a re-opened round's doubled committee"
+            );
+            assert!(
+                T::MaxRoundsPerBlock::get() > 0,
+                "MaxRoundsPerBlock must be positive"
+            );
         }
     }
 
@@ -362,7 +524,11 @@ pub mod pallet {
                 registered_at: frame_system::Pallet::<T>::block_number(),
             };
             Self::insert_gateway(&who, info)?;
-            Self::deposit_event(Event::Registered { who, level });
+            Self::deposit_event(Event::Registered {
+                who: who.clone(),
+                level,
+            });
+            Self::open_round(&who, AttestationPhase::Registration, None, None)?;
             Ok(())
         }
 
@@ -373,7 +539,7 @@ pub mod pallet {
             let who = ensure_signed(origin)?;
             let info = Gateways::<T>::get(&who).ok_or(Error::<T>::NotRegistered)?;
             ensure!(
-                info.status != GatewayStatus::Pending,
+                !RoundOf::<T>::contains_key(&who),
                 Error::<T>::SubjectOfOpenRound
             );
             Self::remove_from_active(&who);
@@ -391,7 +557,15 @@ pub mod pallet {
         #[pallet::call_index(2)]
         pub fn force_activate(origin: OriginFor<T>, who: T::AccountId) -> DispatchResult {
             T::GovernanceOrigin::ensure_origin(origin)?;
-            Self::activate(&who)
+            Self::activate(&who)?;
+            // Root settles the gateway's registration round, if one is open.
+            if let Some(id) = RoundOf::<T>::get(&who) {
+                if Rounds::<T>::get(id).is_some_and(|r| r.phase == AttestationPhase::Registration) {
+                    Rounds::<T>::remove(id);
+                    RoundOf::<T>::remove(&who);
+                }
+            }
+            Ok(())
         }
 
         /// Puts a golden measurement in force.
@@ -415,6 +589,100 @@ pub mod pallet {
 }
 
 impl<T: Config> Pallet<T> {
+    /// Opens a round about `subject`, to be seeded `SeedBlocks` blocks from now.
+    pub fn open_round(
+        subject: &T::AccountId,
+        phase: AttestationPhase,
+        task: Option<TaskId>,
+        reporter: Option<T::AccountId>,
+    ) -> Result<RoundId, DispatchError> {
+        ensure!(
+            !RoundOf::<T>::contains_key(subject),
+            Error::<T>::RoundAlreadyOpen
+        );
+        let now = frame_system::Pallet::<T>::block_number();
+        let due = now.saturating_add(T::SeedBlocks::get().into());
+        let mut queue = SeedQueue::<T>::get(due);
+        let id = NextRoundId::<T>::get();
+        queue.try_push(id).map_err(|_| Error::<T>::TooManyRounds)?;
+        let next = id.next().ok_or(Error::<T>::RoundIdsExhausted)?;
+        let round = Round::<T> {
+            subject: subject.clone(),
+            phase,
+            task,
+            reporter,
+            opened_at: now,
+            epoch: T::Snapshots::current_epoch(),
+            status: RoundStatus::AwaitingSeed { due },
+            seed: None,
+            committee: BoundedVec::new(),
+        };
+        SeedQueue::<T>::insert(due, queue);
+        NextRoundId::<T>::put(next);
+        Rounds::<T>::insert(id, round);
+        RoundOf::<T>::insert(subject, id);
+        Self::deposit_event(Event::RoundOpened {
+            round: id,
+            subject: subject.clone(),
+            phase,
+            seeded_at: due,
+        });
+        Ok(id)
+    }
+
+    /// Keeps this block's VRF output among the last `SeedBlocks`. A block without one (BABE
+    /// gives every block one, with primary and secondary VRF slots) contributes zeros.
+    fn note_randomness() {
+        let output = T::BlockRandomness::get().unwrap_or_default();
+        RecentRandomness::<T>::mutate(|recent| {
+            let keep = T::SeedBlocks::get().min(MAX_SEED_BLOCKS) as usize;
+            if recent.len() >= keep {
+                recent.remove(0);
+            }
+            // Room was made above; `keep` is at most the bound.
+            let _ = recent.try_push(output);
+        });
+    }
+
+    /// Seeds `id` from the recent VRF outputs and draws its committee from its epoch's
+    /// snapshot: eligible gateways other than the subject and the reporter.
+    fn seed_round(id: RoundId, now: BlockNumberFor<T>) {
+        let Some(mut round) = Rounds::<T>::get(id) else {
+            return;
+        };
+        let seed = round_seed(id, &RecentRandomness::<T>::get());
+        let candidates: alloc::vec::Vec<(T::AccountId, u128)> = T::Snapshots::snapshot(round.epoch)
+            .map(|snapshot| snapshot.entries.into_inner())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|entry| {
+                entry.account != round.subject
+                    && round.reporter.as_ref() != Some(&entry.account)
+                    && T::Snapshots::is_eligible(&entry.account)
+            })
+            .map(|entry| (entry.account, entry.weight))
+            .collect();
+        let seats = T::CommitteeSize::get().min(T::MaxCommittee::get());
+        let committee = sampling::sample_without_replacement(&seed, &candidates, seats);
+        round.seed = Some(seed);
+        if committee.is_empty() {
+            round.status = RoundStatus::AwaitingRoot;
+            Self::deposit_event(Event::RoundToRoot { round: id });
+        } else {
+            round.committee = BoundedVec::truncate_from(committee);
+            let commit_until = now.saturating_add(T::CommitPeriod::get());
+            round.status = RoundStatus::Voting {
+                commit_until,
+                reveal_until: commit_until.saturating_add(T::RevealPeriod::get()),
+            };
+            Self::deposit_event(Event::CommitteeDrawn {
+                round: id,
+                committee: round.committee.clone(),
+            });
+        }
+        Rounds::<T>::insert(id, round);
+    }
+
     /// The genesis block's hash, which key proofs sign.
     pub fn genesis_hash() -> [u8; 32] {
         let hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
@@ -532,6 +800,26 @@ impl<T: Config> Pallet<T> {
             gateways == GatewayCount::<T>::get(),
             TryRuntimeError::Other("gateway count off")
         );
+        for (id, round) in Rounds::<T>::iter() {
+            ensure!(
+                RoundOf::<T>::get(&round.subject) == Some(id),
+                TryRuntimeError::Other("an open round is not its subject's round")
+            );
+            if let RoundStatus::AwaitingSeed { due } = round.status {
+                ensure!(
+                    SeedQueue::<T>::get(due).contains(&id),
+                    TryRuntimeError::Other("a round awaiting its seed is not queued")
+                );
+            }
+            ensure!(
+                round.committee.len() as u32 <= T::MaxCommittee::get(),
+                TryRuntimeError::Other("a committee is over its bound")
+            );
+        }
+        ensure!(
+            RoundOf::<T>::iter().all(|(_, id)| Rounds::<T>::contains_key(id)),
+            TryRuntimeError::Other("a subject points at a missing round")
+        );
         ensure!(
             KeyOwners::<T>::iter().count() as u32 == gateways.saturating_mul(3),
             TryRuntimeError::Other("stray key owner records")
@@ -573,10 +861,7 @@ impl<T: Config> GatewayRegistry<T::AccountId> for Pallet<T> {
 
 impl<T: Config> WithdrawalGuard<T::AccountId> for Pallet<T> {
     fn withdrawal_block(who: &T::AccountId) -> Option<WithdrawalBlock> {
-        // A Pending gateway is the subject of its registration round.
-        Gateways::<T>::get(who)
-            .filter(|info| info.status == GatewayStatus::Pending)
-            .map(|_| WithdrawalBlock::SubjectOfOpenRound)
+        RoundOf::<T>::contains_key(who).then_some(WithdrawalBlock::SubjectOfOpenRound)
     }
 
     fn guard_weight() -> Weight {

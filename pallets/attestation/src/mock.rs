@@ -1,8 +1,17 @@
 //! A runtime with only this pallet; bonds and reputation are programmable fakes.
 use crate as pallet_attestation;
-use capsule_pallet_traits::{BondInspect, HardwareLevel, ReputationEvents, VoteAlignment};
+use capsule_pallet_traits::{
+    BondInspect, EpochIndex, EpochSnapshot, EpochSnapshots, HardwareLevel, ReputationEvents,
+    SnapshotEntry, VoteAlignment,
+};
+use codec::Encode;
 use core::cell::RefCell;
-use frame_support::{derive_impl, traits::ConstU32, weights::Weight};
+use frame_support::{
+    derive_impl,
+    traits::{ConstU32, ConstU64, Get, Hooks},
+    weights::Weight,
+    BoundedVec,
+};
 use frame_system::EnsureRoot;
 use sp_runtime::{BuildStorage, DispatchResult};
 use std::collections::BTreeSet;
@@ -24,7 +33,15 @@ impl frame_system::Config for Test {
 pub const MAX_GATEWAYS: u32 = 4;
 pub const MAX_GOLDEN_PER_KIND: u32 = 2;
 
+pub const SEED_BLOCKS: u64 = 3;
+pub const COMMITTEE_SIZE: u32 = 3;
+pub const MAX_ROUNDS_PER_BLOCK: u32 = 2;
+pub const COMMIT_PERIOD: u64 = 5;
+pub const REVEAL_PERIOD: u64 = 5;
+
 std::thread_local! {
+    static SNAPSHOT: RefCell<Vec<(u64, u128)>> = const { RefCell::new(Vec::new()) };
+    static INELIGIBLE: RefCell<BTreeSet<u64>> = const { RefCell::new(BTreeSet::new()) };
     static BONDED: RefCell<BTreeSet<u64>> = const { RefCell::new(BTreeSet::new()) };
     static SOFTWARE_ALLOWED: RefCell<bool> = const { RefCell::new(true) };
 }
@@ -47,6 +64,56 @@ impl BondInspect<u64> for FakeBonds {
     }
     fn has_minimum_bond(who: &u64) -> bool {
         BONDED.with(|b| b.borrow().contains(who))
+    }
+}
+
+/// The reputation pallet's epoch snapshot (one, whatever the epoch).
+pub struct FakeSnapshots;
+impl FakeSnapshots {
+    pub fn set(entries: Vec<(u64, u128)>) {
+        SNAPSHOT.with(|s| *s.borrow_mut() = entries);
+    }
+    pub fn make_ineligible(who: u64) {
+        INELIGIBLE.with(|i| i.borrow_mut().insert(who));
+    }
+}
+impl EpochSnapshots<u64> for FakeSnapshots {
+    type MaxGateways = ConstU32<16>;
+    fn current_epoch() -> EpochIndex {
+        EpochIndex(0)
+    }
+    fn snapshot(epoch: EpochIndex) -> Option<EpochSnapshot<u64, ConstU32<16>>> {
+        let entries: Vec<SnapshotEntry<u64>> = SNAPSHOT
+            .with(|s| s.borrow().clone())
+            .into_iter()
+            .map(|(account, weight)| SnapshotEntry {
+                account,
+                level: HardwareLevel::HpcTpm,
+                weight,
+            })
+            .collect();
+        let total_weight = entries.iter().map(|e| e.weight).sum();
+        Some(EpochSnapshot {
+            epoch,
+            entries: BoundedVec::truncate_from(entries),
+            total_weight,
+        })
+    }
+    fn is_eligible(who: &u64) -> bool {
+        !INELIGIBLE.with(|i| i.borrow().contains(who))
+    }
+}
+
+/// A stand-in for BABE's per-block VRF output: the hash of the block number.
+pub struct BlockNumberRandomness;
+impl BlockNumberRandomness {
+    pub fn at(block: u64) -> [u8; 32] {
+        capsule_primitives::hashing::blake2_256(&block.encode())
+    }
+}
+impl Get<Option<[u8; 32]>> for BlockNumberRandomness {
+    fn get() -> Option<[u8; 32]> {
+        Some(Self::at(System::block_number()))
     }
 }
 
@@ -79,6 +146,14 @@ impl pallet_attestation::Config for Test {
     type MaxGateways = ConstU32<MAX_GATEWAYS>;
     type MaxGoldenPerKind = ConstU32<MAX_GOLDEN_PER_KIND>;
     type GovernanceOrigin = EnsureRoot<u64>;
+    type Snapshots = FakeSnapshots;
+    type BlockRandomness = BlockNumberRandomness;
+    type SeedBlocks = ConstU32<{ SEED_BLOCKS as u32 }>;
+    type CommitteeSize = ConstU32<COMMITTEE_SIZE>;
+    type MaxCommittee = ConstU32<{ 2 * COMMITTEE_SIZE }>;
+    type MaxRoundsPerBlock = ConstU32<MAX_ROUNDS_PER_BLOCK>;
+    type CommitPeriod = ConstU64<COMMIT_PERIOD>;
+    type RevealPeriod = ConstU64<REVEAL_PERIOD>;
     type WeightInfo = ();
     #[cfg(feature = "runtime-benchmarks")]
     type BenchmarkHelper = FakeBonds;
@@ -124,16 +199,31 @@ impl ExtBuilder {
         });
         BONDED.with(|b| b.borrow_mut().clear());
         SOFTWARE_ALLOWED.with(|s| *s.borrow_mut() = true);
+        SNAPSHOT.with(|s| s.borrow_mut().clear());
+        INELIGIBLE.with(|i| i.borrow_mut().clear());
     }
 }
 
-pub fn last_event() -> pallet_attestation::Event<Test> {
+/// Moves to block `n`, running the pallet's `on_initialize` as the executive would.
+pub fn run_to_block(n: u64) {
+    while System::block_number() < n {
+        let next = System::block_number() + 1;
+        System::set_block_number(next);
+        Attestation::on_initialize(next);
+    }
+}
+
+/// This pallet's events so far, oldest first.
+pub fn pallet_events() -> Vec<pallet_attestation::Event<Test>> {
     System::events()
         .into_iter()
         .filter_map(|record| match record.event {
             RuntimeEvent::Attestation(event) => Some(event),
             _ => None,
         })
-        .next_back()
-        .expect("the pallet emitted an event")
+        .collect()
+}
+
+pub fn last_event() -> pallet_attestation::Event<Test> {
+    pallet_events().pop().expect("the pallet emitted an event")
 }

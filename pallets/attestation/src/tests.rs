@@ -1,10 +1,11 @@
 use crate::{
     account_bytes, mock::*, ActiveGateways, Error, Event, GatewayCount, GatewayKeys, GatewayStatus,
-    Gateways, GenesisGateway, KeyOwners, SuspensionReason,
+    Gateways, GenesisGateway, KeyOwners, RoundOf, RoundStatus, Rounds, SeedQueue, SuspensionReason,
 };
 use capsule_pallet_traits::{
     GatewayRegistry, HardwareLevel, OnBondBelowMinimum, WithdrawalBlock, WithdrawalGuard,
 };
+use capsule_primitives::{attestation::AttestationPhase, ids::RoundId, seed::round_seed};
 use capsule_primitives::{
     golden::{GoldenId, GoldenKind, GoldenMeasurement, PcrBank, PcrPolicy},
     keys::{key_proof_message, DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole},
@@ -79,7 +80,7 @@ fn a_bonded_gateway_with_proven_keys_registers_as_pending() {
     ExtBuilder::default().build_and_execute(|| {
         assert_ok!(register(1, 1));
         assert_eq!(
-            last_event(),
+            pallet_events()[0],
             Event::Registered {
                 who: 1,
                 level: HardwareLevel::GatewayHsm
@@ -220,6 +221,7 @@ fn no_key_belongs_to_two_gateways() {
 fn the_registry_is_bounded() {
     ExtBuilder::default().build_and_execute(|| {
         for who in 1..=u64::from(MAX_GATEWAYS) {
+            run_to_block(who);
             assert_ok!(register(who, who as u8));
         }
         assert_noop!(register(99, 99), Error::<Test>::TooManyGateways);
@@ -420,5 +422,126 @@ fn root_adds_and_retires_golden_measurements_within_bounds() {
             Error::<Test>::UnknownGolden
         );
         assert_ok!(Attestation::add_golden(RuntimeOrigin::root(), os(3)));
+    });
+}
+
+#[test]
+fn registration_opens_a_round_seeded_from_the_next_blocks_vrf_outputs() {
+    ExtBuilder::default().build_and_execute(|| {
+        FakeSnapshots::set(vec![(10, 1), (11, 1), (12, 1), (13, 1), (1, 100)]);
+        assert_ok!(register(1, 1));
+        assert_eq!(
+            last_event(),
+            Event::RoundOpened {
+                round: RoundId(0),
+                subject: 1,
+                phase: AttestationPhase::Registration,
+                seeded_at: 1 + SEED_BLOCKS
+            }
+        );
+        assert_eq!(RoundOf::<Test>::get(1), Some(RoundId(0)));
+        let round = Rounds::<Test>::get(RoundId(0)).unwrap();
+        assert_eq!(
+            round.status,
+            RoundStatus::AwaitingSeed {
+                due: 1 + SEED_BLOCKS
+            }
+        );
+        assert!(round.seed.is_none() && round.committee.is_empty());
+
+        run_to_block(SEED_BLOCKS);
+        assert!(
+            Rounds::<Test>::get(RoundId(0)).unwrap().seed.is_none(),
+            "not before L blocks"
+        );
+        run_to_block(1 + SEED_BLOCKS);
+        let round = Rounds::<Test>::get(RoundId(0)).unwrap();
+        let outputs: Vec<[u8; 32]> = (2..=1 + SEED_BLOCKS)
+            .map(BlockNumberRandomness::at)
+            .collect();
+        assert_eq!(round.seed, Some(round_seed(RoundId(0), &outputs)));
+        assert_eq!(round.committee.len() as u32, COMMITTEE_SIZE);
+        assert!(
+            !round.committee.contains(&1),
+            "the subject never sits on its own committee"
+        );
+        let commit_until = 1 + SEED_BLOCKS + COMMIT_PERIOD;
+        assert_eq!(
+            round.status,
+            RoundStatus::Voting {
+                commit_until,
+                reveal_until: commit_until + REVEAL_PERIOD
+            }
+        );
+        assert_eq!(
+            last_event(),
+            Event::CommitteeDrawn {
+                round: RoundId(0),
+                committee: round.committee.clone()
+            }
+        );
+        assert!(SeedQueue::<Test>::get(1 + SEED_BLOCKS).is_empty());
+    });
+}
+
+#[test]
+fn committees_skip_ineligible_gateways_and_shrink_to_who_is_left() {
+    ExtBuilder::default().build_and_execute(|| {
+        FakeSnapshots::set(vec![(10, 5), (11, 5), (12, 5)]);
+        FakeSnapshots::make_ineligible(11);
+        assert_ok!(register(1, 1));
+        run_to_block(1 + SEED_BLOCKS);
+        let mut committee = Rounds::<Test>::get(RoundId(0))
+            .unwrap()
+            .committee
+            .into_inner();
+        committee.sort();
+        assert_eq!(committee, vec![10, 12]);
+    });
+}
+
+#[test]
+fn a_round_with_no_eligible_committee_goes_to_root() {
+    ExtBuilder::default().build_and_execute(|| {
+        FakeSnapshots::set(vec![(1, 5)]);
+        assert_ok!(register(1, 1));
+        run_to_block(1 + SEED_BLOCKS);
+        assert_eq!(last_event(), Event::RoundToRoot { round: RoundId(0) });
+        assert_eq!(
+            Rounds::<Test>::get(RoundId(0)).unwrap().status,
+            RoundStatus::AwaitingRoot
+        );
+        // Root settles it by activating the gateway.
+        assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+        assert!(Rounds::<Test>::get(RoundId(0)).is_none());
+        assert!(RoundOf::<Test>::get(1).is_none());
+    });
+}
+
+#[test]
+fn rounds_opened_per_block_are_capped() {
+    ExtBuilder::default().build_and_execute(|| {
+        for who in 1..=u64::from(MAX_ROUNDS_PER_BLOCK) {
+            assert_ok!(register(who, who as u8));
+        }
+        let who = u64::from(MAX_ROUNDS_PER_BLOCK) + 1;
+        assert_noop!(register(who, who as u8), Error::<Test>::TooManyRounds);
+        run_to_block(2);
+        assert_ok!(register(who, who as u8));
+        assert_eq!(
+            RoundOf::<Test>::get(who),
+            Some(RoundId(u64::from(MAX_ROUNDS_PER_BLOCK)))
+        );
+    });
+}
+
+#[test]
+fn one_open_round_per_subject() {
+    ExtBuilder::default().build_and_execute(|| {
+        assert_ok!(register(1, 1));
+        assert_noop!(
+            Attestation::open_round(&1, AttestationPhase::Audit, None, Some(2)),
+            Error::<Test>::RoundAlreadyOpen
+        );
     });
 }

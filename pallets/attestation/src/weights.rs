@@ -16,6 +16,7 @@ pub trait WeightInfo {
 	fn retire_golden() -> Weight;
 	fn read_active_gateways() -> Weight;
 	fn suspend() -> Weight;
+	fn on_initialize_seeding(n: u32, ) -> Weight;
 }
 
 impl WeightInfo for () {
@@ -26,4 +27,5 @@ impl WeightInfo for () {
 	fn retire_golden() -> Weight { Weight::from_parts(100_000_000, 2_000).saturating_add(ParityDbWeight::get().reads_writes(2, 2)) }
 	fn read_active_gateways() -> Weight { Weight::from_parts(10_000_000, 20_000).saturating_add(ParityDbWeight::get().reads(1)) }
 	fn suspend() -> Weight { Weight::from_parts(100_000_000, 20_000).saturating_add(ParityDbWeight::get().reads_writes(2, 2)) }
+	fn on_initialize_seeding(n: u32, ) -> Weight { Weight::from_parts(20_000_000, 2_000).saturating_add(ParityDbWeight::get().reads_writes(2, 2)).saturating_add(Weight::from_parts(10_000_000_000, 800_000).saturating_mul(n.into())) }
 }
