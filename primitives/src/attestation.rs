@@ -22,6 +22,25 @@ pub enum Verdict {
     Fail,
 }
 
+/// The domain tag of [`vote_commitment`].
+pub const VOTE_COMMITMENT_TAG: &[u8] = b"capsule/vote-commitment/v1";
+
+/// What a committee member commits to before revealing: BLAKE2b-256 of a domain tag and the
+/// SCALE encoding of `(round, member, verdict, evidence digest, salt)`. The member's account is
+/// inside, so nobody can copy another member's commitment and reveal its vote as their own.
+pub fn vote_commitment(
+    round: crate::ids::RoundId,
+    member: &[u8; 32],
+    verdict: Verdict,
+    evidence: &[u8; 32],
+    salt: &[u8; 32],
+) -> [u8; 32] {
+    crate::hashing::tagged_blake2_256(
+        VOTE_COMMITMENT_TAG,
+        &(round, member, verdict, evidence, salt).encode(),
+    )
+}
+
 /// How much of a gateway's trust can be proven, weakest first. The order matters: a higher
 /// level never counts for less.
 #[derive(
@@ -88,6 +107,43 @@ mod tests {
         assert_eq!(back, HardwareLevel::GatewayHsm);
         assert!(serde_json::from_str::<HardwareLevel>(r#""Gold""#).is_err());
     }
+
+    #[test]
+    fn vote_commitments_bind_every_field() {
+        let round = crate::ids::RoundId(3);
+        let base = vote_commitment(round, &[1; 32], Verdict::Pass, &[2; 32], &[3; 32]);
+        assert_ne!(
+            base,
+            vote_commitment(round, &[9; 32], Verdict::Pass, &[2; 32], &[3; 32])
+        );
+        assert_ne!(
+            base,
+            vote_commitment(round, &[1; 32], Verdict::Fail, &[2; 32], &[3; 32])
+        );
+        assert_ne!(
+            base,
+            vote_commitment(round, &[1; 32], Verdict::Pass, &[9; 32], &[3; 32])
+        );
+        assert_ne!(
+            base,
+            vote_commitment(round, &[1; 32], Verdict::Pass, &[2; 32], &[9; 32])
+        );
+        assert_ne!(
+            base,
+            vote_commitment(
+                crate::ids::RoundId(4),
+                &[1; 32],
+                Verdict::Pass,
+                &[2; 32],
+                &[3; 32]
+            )
+        );
+        // Pinned: blake2b(tag + u64 LE 3 + [1]*32 + [0] + [2]*32 + [3]*32).
+        assert_eq!(hex::encode(base), PINNED_COMMITMENT);
+    }
+
+    const PINNED_COMMITMENT: &str =
+        "a0571fad9c6fd89077e7382c976af99bcdca0fda6388ddcfca0a0ab70c4d82b3";
 
     #[test]
     fn enums_encode_as_their_index() {

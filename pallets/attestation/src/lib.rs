@@ -28,17 +28,19 @@ pub mod keys;
 #[cfg(test)]
 mod mock;
 pub mod sampling;
+pub mod tally;
 #[cfg(test)]
 mod tests;
 pub mod weights;
 pub use weights::WeightInfo;
 
 use capsule_pallet_traits::{
-    BondInspect, EpochIndex, EpochSnapshots, GatewayRegistry, HardwareLevel, OnBondBelowMinimum,
-    ReputationEvents, RoundId, WithdrawalBlock, WithdrawalGuard,
+    BondInspect, BondSlash, EpochIndex, EpochSnapshots, GatewayRegistry, HardwareLevel,
+    OnBondBelowMinimum, OnRoundClosed, ReputationEvents, RoundId, RoundOutcome, SlashAmount,
+    VoteAlignment, WithdrawalBlock, WithdrawalGuard,
 };
 use capsule_primitives::{
-    attestation::AttestationPhase,
+    attestation::{vote_commitment, AttestationPhase, Verdict},
     golden::{GoldenId, GoldenKind, GoldenMeasurement},
     hashing::blake2_256,
     ids::TaskId,
@@ -49,7 +51,10 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{pallet_prelude::*, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
 use frame_system::pallet_prelude::*;
 use scale_info::TypeInfo;
-use sp_runtime::traits::{Saturating, Zero};
+use sp_runtime::{
+    traits::{One, Saturating, Zero},
+    Perbill,
+};
 
 /// The most blocks a seed may be drawn from (`Config::SeedBlocks` is at most this).
 pub const MAX_SEED_BLOCKS: u32 = 16;
@@ -98,6 +103,10 @@ pub struct Round<T: Config> {
     /// Known from the seeding block on.
     pub seed: Option<[u8; 32]>,
     pub committee: BoundedVec<T::AccountId, T::MaxCommittee>,
+    /// The committee's votes, seat by seat.
+    pub votes: BoundedVec<MemberVote, T::MaxCommittee>,
+    /// 0, or 1 once re-opened with a larger committee after an inconclusive vote.
+    pub attempt: u8,
 }
 
 /// Where a gateway stands.
@@ -140,6 +149,29 @@ pub enum GatewayStatus {
 )]
 pub enum SuspensionReason {
     BondBelowMinimum,
+    /// A committee smaller than `MinSlashCommittee` found it failing: root decides.
+    FailedBeforeSmallCommittee,
+}
+
+/// One committee member's vote.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Debug,
+    Default,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    MaxEncodedLen,
+    TypeInfo,
+)]
+pub struct MemberVote {
+    /// `capsule_primitives::attestation::vote_commitment` of the vote to come.
+    pub commitment: Option<[u8; 32]>,
+    /// The verdict and the evidence digest, once revealed.
+    pub reveal: Option<(Verdict, [u8; 32])>,
 }
 
 /// The keys a gateway registers, each with its proof of possession.
@@ -207,8 +239,8 @@ pub mod pallet {
 
     #[pallet::config]
     pub trait Config: frame_system::Config {
-        /// Bonds (the deposit pallet).
-        type Bonds: BondInspect<Self::AccountId>;
+        /// Bonds and slashes (the deposit pallet).
+        type Bonds: BondSlash<Self::AccountId>;
 
         /// Scores and levels (the reputation pallet).
         type Reputation: ReputationEvents<Self::AccountId>;
@@ -254,6 +286,17 @@ pub mod pallet {
         /// Blocks the committee has to reveal, after the commit period.
         #[pallet::constant]
         type RevealPeriod: Get<BlockNumberFor<Self>>;
+
+        /// The smallest committee whose Fail slashes; a smaller one only suspends.
+        #[pallet::constant]
+        type MinSlashCommittee: Get<u32>;
+
+        /// The part of the bond a failed round slashes.
+        #[pallet::constant]
+        type FailSlash: Get<Perbill>;
+
+        /// Told when a round closes (the task-market).
+        type OnRoundClosed: OnRoundClosed<Self::AccountId>;
 
         type WeightInfo: WeightInfo;
 
@@ -307,6 +350,16 @@ pub mod pallet {
         ValueQuery,
     >;
 
+    /// Rounds to close at a block: the block after their reveal deadline.
+    #[pallet::storage]
+    pub type CloseQueue<T: Config> = StorageMap<
+        _,
+        Twox64Concat,
+        BlockNumberFor<T>,
+        BoundedVec<RoundId, T::MaxRoundsPerBlock>,
+        ValueQuery,
+    >;
+
     /// Golden measurements in force, by id.
     #[pallet::storage]
     pub type Golden<T: Config> = StorageMap<_, Identity, GoldenId, GoldenMeasurement>;
@@ -344,8 +397,39 @@ pub mod pallet {
             round: RoundId,
             committee: BoundedVec<T::AccountId, T::MaxCommittee>,
         },
-        /// No eligible gateway could sit on the round's committee: root decides.
+        /// No eligible gateway could sit on the round's committee, or the vote was
+        /// inconclusive twice: root decides.
         RoundToRoot { round: RoundId },
+        /// `member` committed its vote.
+        Committed {
+            round: RoundId,
+            member: T::AccountId,
+        },
+        /// `member` revealed its vote.
+        Revealed {
+            round: RoundId,
+            member: T::AccountId,
+            verdict: Verdict,
+        },
+        /// A supermajority revealed `verdict`; reveals are still taken until the deadline.
+        OutcomeReached { round: RoundId, verdict: Verdict },
+        /// No supermajority by the deadline: the round is drawn again with a larger committee.
+        RoundReopened {
+            round: RoundId,
+            seeded_at: BlockNumberFor<T>,
+        },
+        /// The round closed.
+        RoundClosed {
+            round: RoundId,
+            subject: T::AccountId,
+            phase: AttestationPhase,
+            outcome: RoundOutcome,
+            committee: u32,
+            passes: u32,
+            fails: u32,
+        },
+        /// `who` failed a round and is locked out.
+        LockedOut { who: T::AccountId },
         /// A golden measurement came into force.
         GoldenAdded { id: GoldenId, kind: GoldenKind },
         /// A golden measurement was retired.
@@ -384,6 +468,24 @@ pub mod pallet {
         RoundAlreadyOpen,
         /// The round id counter is exhausted.
         RoundIdsExhausted,
+        /// No open round has this id.
+        UnknownRound,
+        /// The caller is not on this round's committee.
+        NotAMember,
+        /// The round is not taking commitments now.
+        NotInCommitPhase,
+        /// The round is not taking reveals now.
+        NotInRevealPhase,
+        /// The member already committed.
+        AlreadyCommitted,
+        /// The member never committed, so it cannot reveal.
+        NotCommitted,
+        /// The member already revealed.
+        AlreadyRevealed,
+        /// The reveal does not match the commitment.
+        RevealMismatch,
+        /// Another member of the round already revealed this evidence digest.
+        EvidenceReplayed,
         /// This golden measurement is already in force.
         GoldenExists,
         /// No golden measurement has this id.
@@ -438,11 +540,17 @@ pub mod pallet {
         fn on_initialize(now: BlockNumberFor<T>) -> Weight {
             Self::note_randomness();
             let due = SeedQueue::<T>::take(now);
-            let count = due.len() as u32;
+            let seeded = due.len() as u32;
             for round in due {
                 Self::seed_round(round, now);
             }
-            T::WeightInfo::on_initialize_seeding(count)
+            let closing = CloseQueue::<T>::take(now);
+            let closed = closing.len() as u32;
+            for round in closing {
+                Self::close_round(round, now);
+            }
+            T::WeightInfo::on_initialize_seeding(seeded)
+                .saturating_add(T::WeightInfo::on_initialize_closing(closed))
         }
 
         fn integrity_test() {
@@ -585,6 +693,83 @@ pub mod pallet {
             Self::deposit_event(Event::GoldenRetired { id, kind });
             Ok(())
         }
+
+        /// A committee member commits to its vote: `vote_commitment(round, member, verdict,
+        /// evidence, salt)`, during the commit period.
+        #[pallet::call_index(5)]
+        pub fn commit(
+            origin: OriginFor<T>,
+            round: RoundId,
+            commitment: [u8; 32],
+        ) -> DispatchResult {
+            let who = ensure_signed(origin)?;
+            let mut state = Rounds::<T>::get(round).ok_or(Error::<T>::UnknownRound)?;
+            let seat = Self::seat_of(&state, &who)?;
+            let now = frame_system::Pallet::<T>::block_number();
+            match state.status {
+                RoundStatus::Voting { commit_until, .. } if now <= commit_until => {}
+                _ => return Err(Error::<T>::NotInCommitPhase.into()),
+            }
+            let vote = state.votes.get_mut(seat).ok_or(Error::<T>::NotAMember)?;
+            ensure!(vote.commitment.is_none(), Error::<T>::AlreadyCommitted);
+            vote.commitment = Some(commitment);
+            Rounds::<T>::insert(round, state);
+            Self::deposit_event(Event::Committed { round, member: who });
+            Ok(())
+        }
+
+        /// A committee member reveals the vote it committed to, during the reveal period.
+        #[pallet::call_index(6)]
+        pub fn reveal(
+            origin: OriginFor<T>,
+            round: RoundId,
+            verdict: Verdict,
+            evidence: [u8; 32],
+            salt: [u8; 32],
+        ) -> DispatchResult {
+            let who = ensure_signed(origin)?;
+            let mut state = Rounds::<T>::get(round).ok_or(Error::<T>::UnknownRound)?;
+            let seat = Self::seat_of(&state, &who)?;
+            let now = frame_system::Pallet::<T>::block_number();
+            match state.status {
+                RoundStatus::Voting {
+                    commit_until,
+                    reveal_until,
+                } if now > commit_until && now <= reveal_until => {}
+                _ => return Err(Error::<T>::NotInRevealPhase.into()),
+            }
+            let vote = state
+                .votes
+                .get(seat)
+                .copied()
+                .ok_or(Error::<T>::NotAMember)?;
+            let commitment = vote.commitment.ok_or(Error::<T>::NotCommitted)?;
+            ensure!(vote.reveal.is_none(), Error::<T>::AlreadyRevealed);
+            let expected = vote_commitment(round, &account_bytes(&who), verdict, &evidence, &salt);
+            ensure!(commitment == expected, Error::<T>::RevealMismatch);
+            ensure!(
+                !state
+                    .votes
+                    .iter()
+                    .any(|vote| vote.reveal.is_some_and(|(_, e)| e == evidence)),
+                Error::<T>::EvidenceReplayed
+            );
+            let before = Self::outcome_of(&state);
+            if let Some(vote) = state.votes.get_mut(seat) {
+                vote.reveal = Some((verdict, evidence));
+            }
+            let after = Self::outcome_of(&state);
+            Rounds::<T>::insert(round, &state);
+            Self::deposit_event(Event::Revealed {
+                round,
+                member: who,
+                verdict,
+            });
+            if let (None, Some(verdict)) = (before, after) {
+                Self::deposit_event(Event::OutcomeReached { round, verdict });
+            }
+            Ok(())
+        }
     }
 }
 
@@ -616,6 +801,8 @@ impl<T: Config> Pallet<T> {
             status: RoundStatus::AwaitingSeed { due },
             seed: None,
             committee: BoundedVec::new(),
+            votes: BoundedVec::new(),
+            attempt: 0,
         };
         SeedQueue::<T>::insert(due, queue);
         NextRoundId::<T>::put(next);
@@ -662,7 +849,9 @@ impl<T: Config> Pallet<T> {
             })
             .map(|entry| (entry.account, entry.weight))
             .collect();
-        let seats = T::CommitteeSize::get().min(T::MaxCommittee::get());
+        let seats = T::CommitteeSize::get()
+            .saturating_mul(u32::from(round.attempt) + 1)
+            .min(T::MaxCommittee::get());
         let committee = sampling::sample_without_replacement(&seed, &candidates, seats);
         round.seed = Some(seed);
         if committee.is_empty() {
@@ -670,17 +859,170 @@ impl<T: Config> Pallet<T> {
             Self::deposit_event(Event::RoundToRoot { round: id });
         } else {
             round.committee = BoundedVec::truncate_from(committee);
+            round.votes = BoundedVec::truncate_from(alloc::vec![
+                MemberVote::default();
+                round.committee.len()
+            ]);
             let commit_until = now.saturating_add(T::CommitPeriod::get());
+            let reveal_until = commit_until.saturating_add(T::RevealPeriod::get());
             round.status = RoundStatus::Voting {
                 commit_until,
-                reveal_until: commit_until.saturating_add(T::RevealPeriod::get()),
+                reveal_until,
             };
+            // Every round seeded in this block closes in the same later block, and this block
+            // seeds at most MaxRoundsPerBlock: the push always fits.
+            let _ = CloseQueue::<T>::try_mutate(reveal_until.saturating_add(One::one()), |queue| {
+                queue.try_push(id)
+            });
             Self::deposit_event(Event::CommitteeDrawn {
                 round: id,
                 committee: round.committee.clone(),
             });
         }
         Rounds::<T>::insert(id, round);
+    }
+
+    fn seat_of(round: &Round<T>, who: &T::AccountId) -> Result<usize, DispatchError> {
+        round
+            .committee
+            .iter()
+            .position(|member| member == who)
+            .ok_or_else(|| Error::<T>::NotAMember.into())
+    }
+
+    /// The verdict a supermajority of `round`'s committee has revealed so far, if any.
+    fn outcome_of(round: &Round<T>) -> Option<Verdict> {
+        tally::supermajority(
+            round
+                .votes
+                .iter()
+                .filter_map(|vote| vote.reveal.map(|(verdict, _)| verdict)),
+            round.committee.len() as u32,
+        )
+    }
+
+    /// Closes `id` after its reveal deadline: settles the subject, counts every member's vote,
+    /// and tells `OnRoundClosed`. With no supermajority a first attempt is drawn again with a
+    /// doubled committee; a second goes to root.
+    fn close_round(id: RoundId, now: BlockNumberFor<T>) {
+        let Some(mut round) = Rounds::<T>::get(id) else {
+            return;
+        };
+        let outcome = Self::outcome_of(&round);
+        if outcome.is_none() && round.attempt == 0 && Self::reopen(id, &mut round, now) {
+            return;
+        }
+        let committee = round.committee.len() as u32;
+        let count = |wanted| {
+            round
+                .votes
+                .iter()
+                .filter(|vote| vote.reveal.is_some_and(|(v, _)| v == wanted))
+                .count() as u32
+        };
+        let (passes, fails) = (count(Verdict::Pass), count(Verdict::Fail));
+        for (member, vote) in round.committee.iter().zip(round.votes.iter()) {
+            let alignment = match (vote.reveal, outcome) {
+                (None, _) => VoteAlignment::Absent,
+                (Some((verdict, _)), Some(decided)) if verdict == decided => {
+                    VoteAlignment::WithOutcome
+                }
+                (Some(_), Some(_)) => VoteAlignment::AgainstOutcome,
+                // Inconclusive: revealing was all a member could do.
+                (Some(_), None) => VoteAlignment::WithOutcome,
+            };
+            T::Reputation::vote_counted(member, alignment);
+        }
+        let subject = round.subject.clone();
+        let outcome = match outcome {
+            Some(Verdict::Pass) => {
+                Self::settle_pass(&subject, round.phase);
+                RoundOutcome::Passed
+            }
+            Some(Verdict::Fail) => {
+                Self::settle_fail(id, &subject, committee, round.reporter.as_ref());
+                RoundOutcome::Failed
+            }
+            None => {
+                Self::deposit_event(Event::RoundToRoot { round: id });
+                RoundOutcome::ToRoot
+            }
+        };
+        Rounds::<T>::remove(id);
+        RoundOf::<T>::remove(&subject);
+        T::OnRoundClosed::on_round_closed(id, &subject, round.phase, round.task, outcome);
+        Self::deposit_event(Event::RoundClosed {
+            round: id,
+            subject,
+            phase: round.phase,
+            outcome,
+            committee,
+            passes,
+            fails,
+        });
+    }
+
+    /// Queues `round` to be seeded again with a doubled committee; false if this block's seed
+    /// queue is full (the round then goes to root).
+    fn reopen(id: RoundId, round: &mut Round<T>, now: BlockNumberFor<T>) -> bool {
+        let due = now.saturating_add(T::SeedBlocks::get().into());
+        let mut queue = SeedQueue::<T>::get(due);
+        if queue.try_push(id).is_err() {
+            return false;
+        }
+        SeedQueue::<T>::insert(due, queue);
+        round.attempt = 1;
+        round.status = RoundStatus::AwaitingSeed { due };
+        round.committee = BoundedVec::new();
+        round.votes = BoundedVec::new();
+        round.epoch = T::Snapshots::current_epoch();
+        Rounds::<T>::insert(id, &*round);
+        Self::deposit_event(Event::RoundReopened {
+            round: id,
+            seeded_at: due,
+        });
+        true
+    }
+
+    fn settle_pass(subject: &T::AccountId, phase: AttestationPhase) {
+        T::Reputation::round_passed(subject);
+        if phase == AttestationPhase::Registration {
+            if let Some(info) = Gateways::<T>::get(subject) {
+                // The level was allowed at registration; a chain that has since forbidden it
+                // leaves the reputation pallet's level as it was.
+                let _ = T::Reputation::set_hardware_level(subject, info.level);
+            }
+            // Already Active (re-registration after a lockout is a new round) is fine.
+            let _ = Self::activate(subject);
+        }
+    }
+
+    fn settle_fail(
+        id: RoundId,
+        subject: &T::AccountId,
+        committee: u32,
+        reporter: Option<&T::AccountId>,
+    ) {
+        if committee < T::MinSlashCommittee::get() {
+            Self::suspend(subject, SuspensionReason::FailedBeforeSmallCommittee);
+            return;
+        }
+        // A subject with no bond left has nothing to slash; the lockout still applies.
+        let _ = T::Bonds::slash(
+            subject,
+            id,
+            SlashAmount::Fraction(T::FailSlash::get()),
+            reporter,
+        );
+        T::Reputation::round_failed(subject);
+        if let Some(mut info) = Gateways::<T>::get(subject) {
+            info.status = GatewayStatus::LockedOut;
+            Gateways::<T>::insert(subject, info);
+            Self::remove_from_active(subject);
+            Self::deposit_event(Event::LockedOut {
+                who: subject.clone(),
+            });
+        }
     }
 
     /// The genesis block's hash, which key proofs sign.

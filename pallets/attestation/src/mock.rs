@@ -1,8 +1,9 @@
 //! A runtime with only this pallet; bonds and reputation are programmable fakes.
 use crate as pallet_attestation;
 use capsule_pallet_traits::{
-    BondInspect, EpochIndex, EpochSnapshot, EpochSnapshots, HardwareLevel, ReputationEvents,
-    SnapshotEntry, VoteAlignment,
+    AttestationPhase, BondInspect, BondSlash, EpochIndex, EpochSnapshot, EpochSnapshots,
+    HardwareLevel, OnRoundClosed, ReputationEvents, RoundId, RoundOutcome, SlashAmount,
+    SlashOutcome, SnapshotEntry, TaskId, VoteAlignment,
 };
 use codec::Encode;
 use core::cell::RefCell;
@@ -13,7 +14,7 @@ use frame_support::{
     BoundedVec,
 };
 use frame_system::EnsureRoot;
-use sp_runtime::{BuildStorage, DispatchResult};
+use sp_runtime::{BuildStorage, DispatchError, DispatchResult, Perbill};
 use std::collections::BTreeSet;
 
 type Block = frame_system::mocking::MockBlock<Test>;
@@ -38,12 +39,60 @@ pub const COMMITTEE_SIZE: u32 = 3;
 pub const MAX_ROUNDS_PER_BLOCK: u32 = 2;
 pub const COMMIT_PERIOD: u64 = 5;
 pub const REVEAL_PERIOD: u64 = 5;
+/// Larger than a two-member committee (the small-committee test relies on it).
+pub const MIN_SLASH_COMMITTEE: u32 = 3;
+const _: () = assert!(2 < MIN_SLASH_COMMITTEE);
+
+frame_support::parameter_types! {
+    pub const FailSlash: Perbill = Perbill::from_percent(20);
+}
 
 std::thread_local! {
     static SNAPSHOT: RefCell<Vec<(u64, u128)>> = const { RefCell::new(Vec::new()) };
     static INELIGIBLE: RefCell<BTreeSet<u64>> = const { RefCell::new(BTreeSet::new()) };
     static BONDED: RefCell<BTreeSet<u64>> = const { RefCell::new(BTreeSet::new()) };
     static SOFTWARE_ALLOWED: RefCell<bool> = const { RefCell::new(true) };
+    static REPUTATION: RefCell<Vec<ReputationCall>> = const { RefCell::new(Vec::new()) };
+    static SLASHES: RefCell<Vec<(u64, RoundId, Option<u64>)>> = const { RefCell::new(Vec::new()) };
+    static CLOSED: RefCell<Vec<(RoundId, u64, RoundOutcome)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What the pallet told the reputation pallet.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ReputationCall {
+    Passed(u64),
+    Failed(u64),
+    Vote(u64, VoteAlignment),
+    Level(u64, HardwareLevel),
+}
+
+pub fn reputation_calls() -> Vec<ReputationCall> {
+    REPUTATION.with(|r| core::mem::take(&mut *r.borrow_mut()))
+}
+
+pub fn slashes() -> Vec<(u64, RoundId, Option<u64>)> {
+    SLASHES.with(|s| s.borrow().clone())
+}
+
+pub fn closed_rounds() -> Vec<(RoundId, u64, RoundOutcome)> {
+    CLOSED.with(|c| c.borrow().clone())
+}
+
+/// The task-market's side of a closing round.
+pub struct RecordClosed;
+impl OnRoundClosed<u64> for RecordClosed {
+    fn on_round_closed(
+        round: RoundId,
+        subject: &u64,
+        _: AttestationPhase,
+        _: Option<TaskId>,
+        outcome: RoundOutcome,
+    ) {
+        CLOSED.with(|c| c.borrow_mut().push((round, *subject, outcome)));
+    }
+    fn closed_weight() -> Weight {
+        Weight::zero()
+    }
 }
 
 /// Who holds the minimum bond (the deposit pallet).
@@ -53,6 +102,21 @@ impl FakeBonds {
         BONDED.with(|b| b.borrow_mut().insert(who));
     }
 }
+impl BondSlash<u64> for FakeBonds {
+    fn slash(
+        who: &u64,
+        round: RoundId,
+        _: SlashAmount<u64>,
+        reporter: Option<&u64>,
+    ) -> Result<SlashOutcome<u64>, DispatchError> {
+        SLASHES.with(|s| s.borrow_mut().push((*who, round, reporter.copied())));
+        Ok(SlashOutcome::default())
+    }
+    fn slash_weight() -> Weight {
+        Weight::zero()
+    }
+}
+
 impl BondInspect<u64> for FakeBonds {
     type Balance = u64;
     fn bonded(who: &u64) -> u64 {
@@ -125,11 +189,18 @@ impl FakeReputation {
     }
 }
 impl ReputationEvents<u64> for FakeReputation {
-    fn round_passed(_: &u64) {}
-    fn round_failed(_: &u64) {}
-    fn vote_counted(_: &u64, _: VoteAlignment) {}
+    fn round_passed(who: &u64) {
+        REPUTATION.with(|r| r.borrow_mut().push(ReputationCall::Passed(*who)));
+    }
+    fn round_failed(who: &u64) {
+        REPUTATION.with(|r| r.borrow_mut().push(ReputationCall::Failed(*who)));
+    }
+    fn vote_counted(who: &u64, alignment: VoteAlignment) {
+        REPUTATION.with(|r| r.borrow_mut().push(ReputationCall::Vote(*who, alignment)));
+    }
     fn task_completed(_: &u64) {}
-    fn set_hardware_level(_: &u64, _: HardwareLevel) -> DispatchResult {
+    fn set_hardware_level(who: &u64, level: HardwareLevel) -> DispatchResult {
+        REPUTATION.with(|r| r.borrow_mut().push(ReputationCall::Level(*who, level)));
         Ok(())
     }
     fn level_allowed(level: HardwareLevel) -> bool {
@@ -154,6 +225,9 @@ impl pallet_attestation::Config for Test {
     type MaxRoundsPerBlock = ConstU32<MAX_ROUNDS_PER_BLOCK>;
     type CommitPeriod = ConstU64<COMMIT_PERIOD>;
     type RevealPeriod = ConstU64<REVEAL_PERIOD>;
+    type MinSlashCommittee = ConstU32<MIN_SLASH_COMMITTEE>;
+    type FailSlash = FailSlash;
+    type OnRoundClosed = RecordClosed;
     type WeightInfo = ();
     #[cfg(feature = "runtime-benchmarks")]
     type BenchmarkHelper = FakeBonds;
@@ -201,6 +275,9 @@ impl ExtBuilder {
         SOFTWARE_ALLOWED.with(|s| *s.borrow_mut() = true);
         SNAPSHOT.with(|s| s.borrow_mut().clear());
         INELIGIBLE.with(|i| i.borrow_mut().clear());
+        REPUTATION.with(|r| r.borrow_mut().clear());
+        SLASHES.with(|s| s.borrow_mut().clear());
+        CLOSED.with(|c| c.borrow_mut().clear());
     }
 }
 

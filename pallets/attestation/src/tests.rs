@@ -545,3 +545,316 @@ fn one_open_round_per_subject() {
         );
     });
 }
+
+mod voting {
+    use super::*;
+    use crate::{tally, MemberVote};
+    use capsule_pallet_traits::{RoundOutcome, VoteAlignment};
+    use capsule_primitives::attestation::{vote_commitment, Verdict};
+
+    const ROUND: RoundId = RoundId(0);
+    const SEEDED: u64 = 1 + SEED_BLOCKS;
+    const COMMIT_UNTIL: u64 = SEEDED + COMMIT_PERIOD;
+    const REVEAL_UNTIL: u64 = COMMIT_UNTIL + REVEAL_PERIOD;
+
+    fn salt(member: u64) -> [u8; 32] {
+        [member as u8 ^ 0xaa; 32]
+    }
+
+    fn evidence(member: u64) -> [u8; 32] {
+        [member as u8; 32]
+    }
+
+    fn commitment(member: u64, verdict: Verdict, evidence: [u8; 32]) -> [u8; 32] {
+        vote_commitment(
+            ROUND,
+            &account_bytes(&member),
+            verdict,
+            &evidence,
+            &salt(member),
+        )
+    }
+
+    fn commit(member: u64, verdict: Verdict) -> sp_runtime::DispatchResult {
+        Attestation::commit(
+            RuntimeOrigin::signed(member),
+            ROUND,
+            commitment(member, verdict, evidence(member)),
+        )
+    }
+
+    fn reveal(member: u64, verdict: Verdict) -> sp_runtime::DispatchResult {
+        Attestation::reveal(
+            RuntimeOrigin::signed(member),
+            ROUND,
+            verdict,
+            evidence(member),
+            salt(member),
+        )
+    }
+
+    /// Gateway 1 registers; the snapshot holds `members`, all of whom sit when there are at
+    /// most `COMMITTEE_SIZE`.
+    fn seated(members: &[u64]) {
+        FakeSnapshots::set(members.iter().map(|m| (*m, 1)).collect());
+        assert_ok!(register(1, 1));
+        run_to_block(SEEDED);
+        reputation_calls();
+    }
+
+    fn committee() -> Vec<u64> {
+        Rounds::<Test>::get(ROUND).unwrap().committee.into_inner()
+    }
+
+    /// Each member commits `verdict` (`None`: stays away), then reveals it; the round closes.
+    fn vote_and_close(votes: &[(u64, Option<Verdict>)]) {
+        for (member, verdict) in votes {
+            if let Some(verdict) = verdict {
+                assert_ok!(commit(*member, *verdict));
+            }
+        }
+        run_to_block(COMMIT_UNTIL + 1);
+        for (member, verdict) in votes {
+            if let Some(verdict) = verdict {
+                assert_ok!(reveal(*member, *verdict));
+            }
+        }
+        run_to_block(REVEAL_UNTIL + 1);
+    }
+
+    #[test]
+    fn a_unanimous_pass_activates_the_gateway_and_counts_every_vote() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11, 12]);
+            assert_ok!(commit(10, Verdict::Pass));
+            assert_eq!(
+                last_event(),
+                Event::Committed {
+                    round: ROUND,
+                    member: 10
+                }
+            );
+            assert_ok!(commit(11, Verdict::Pass));
+            assert_ok!(commit(12, Verdict::Pass));
+            run_to_block(COMMIT_UNTIL + 1);
+            assert_ok!(reveal(10, Verdict::Pass));
+            assert_eq!(
+                last_event(),
+                Event::Revealed {
+                    round: ROUND,
+                    member: 10,
+                    verdict: Verdict::Pass
+                }
+            );
+            assert_ok!(reveal(11, Verdict::Pass));
+            assert_eq!(
+                last_event(),
+                Event::OutcomeReached {
+                    round: ROUND,
+                    verdict: Verdict::Pass
+                }
+            );
+            assert_ok!(reveal(12, Verdict::Pass));
+            assert!(
+                status(1) == Some(GatewayStatus::Pending),
+                "nothing settles before the deadline"
+            );
+            run_to_block(REVEAL_UNTIL + 1);
+            assert_eq!(
+                last_event(),
+                Event::RoundClosed {
+                    round: ROUND,
+                    subject: 1,
+                    phase: AttestationPhase::Registration,
+                    outcome: RoundOutcome::Passed,
+                    committee: 3,
+                    passes: 3,
+                    fails: 0
+                }
+            );
+            assert_eq!(status(1), Some(GatewayStatus::Active));
+            assert!(Attestation::is_active(&1));
+            let mut calls = reputation_calls();
+            calls[..3].sort_by_key(|call| format!("{call:?}"));
+            assert_eq!(
+                calls,
+                vec![
+                    ReputationCall::Vote(10, VoteAlignment::WithOutcome),
+                    ReputationCall::Vote(11, VoteAlignment::WithOutcome),
+                    ReputationCall::Vote(12, VoteAlignment::WithOutcome),
+                    ReputationCall::Passed(1),
+                    ReputationCall::Level(1, HardwareLevel::GatewayHsm),
+                ]
+            );
+            assert_eq!(closed_rounds(), vec![(ROUND, 1, RoundOutcome::Passed)]);
+            assert!(RoundOf::<Test>::get(1).is_none() && Rounds::<Test>::get(ROUND).is_none());
+            assert_eq!(Attestation::withdrawal_block(&1), None);
+        });
+    }
+
+    #[test]
+    fn voting_errors_change_nothing() {
+        ExtBuilder::default().build_and_execute(|| {
+            FakeSnapshots::set(vec![(10, 1), (11, 1), (12, 1)]);
+            assert_ok!(register(1, 1));
+            assert_noop!(commit(10, Verdict::Pass), Error::<Test>::NotAMember);
+            run_to_block(SEEDED);
+            assert_noop!(
+                Attestation::commit(RuntimeOrigin::signed(10), RoundId(9), [0; 32]),
+                Error::<Test>::UnknownRound
+            );
+            assert_noop!(commit(99, Verdict::Pass), Error::<Test>::NotAMember);
+            assert_noop!(commit(1, Verdict::Pass), Error::<Test>::NotAMember);
+            assert_ok!(commit(10, Verdict::Pass));
+            assert_noop!(commit(10, Verdict::Fail), Error::<Test>::AlreadyCommitted);
+            assert_noop!(reveal(10, Verdict::Pass), Error::<Test>::NotInRevealPhase);
+            // Member 12 commits to member 10's evidence digest.
+            assert_ok!(Attestation::commit(
+                RuntimeOrigin::signed(12),
+                ROUND,
+                commitment(12, Verdict::Pass, evidence(10))
+            ));
+            run_to_block(COMMIT_UNTIL + 1);
+            assert_noop!(commit(11, Verdict::Pass), Error::<Test>::NotInCommitPhase);
+            assert_noop!(reveal(11, Verdict::Pass), Error::<Test>::NotCommitted);
+            assert_noop!(reveal(10, Verdict::Fail), Error::<Test>::RevealMismatch);
+            assert_noop!(
+                Attestation::reveal(
+                    RuntimeOrigin::signed(10),
+                    ROUND,
+                    Verdict::Pass,
+                    evidence(10),
+                    [0; 32]
+                ),
+                Error::<Test>::RevealMismatch
+            );
+            assert_ok!(reveal(10, Verdict::Pass));
+            assert_noop!(reveal(10, Verdict::Pass), Error::<Test>::AlreadyRevealed);
+            assert_noop!(
+                Attestation::reveal(
+                    RuntimeOrigin::signed(12),
+                    ROUND,
+                    Verdict::Pass,
+                    evidence(10),
+                    salt(12)
+                ),
+                Error::<Test>::EvidenceReplayed
+            );
+            // One reveal of three: the round is drawn again, and the old seats are gone.
+            run_to_block(REVEAL_UNTIL + 1);
+            assert_noop!(reveal(11, Verdict::Pass), Error::<Test>::NotAMember);
+        });
+    }
+
+    #[test]
+    fn exactly_two_thirds_decides_and_the_minority_loses_a_little() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11, 12]);
+            vote_and_close(&[
+                (10, Some(Verdict::Pass)),
+                (11, Some(Verdict::Fail)),
+                (12, Some(Verdict::Pass)),
+            ]);
+            assert_eq!(status(1), Some(GatewayStatus::Active));
+            assert!(reputation_calls()
+                .contains(&ReputationCall::Vote(11, VoteAlignment::AgainstOutcome)));
+        });
+    }
+
+    #[test]
+    fn a_fail_from_a_full_committee_slashes_and_locks_out() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11, 12]);
+            vote_and_close(&[
+                (10, Some(Verdict::Fail)),
+                (11, Some(Verdict::Fail)),
+                (12, None),
+            ]);
+            assert_eq!(slashes(), vec![(1, ROUND, None)]);
+            assert_eq!(status(1), Some(GatewayStatus::LockedOut));
+            let calls = reputation_calls();
+            assert!(calls.contains(&ReputationCall::Failed(1)));
+            assert!(calls.contains(&ReputationCall::Vote(12, VoteAlignment::Absent)));
+            assert_eq!(closed_rounds(), vec![(ROUND, 1, RoundOutcome::Failed)]);
+        });
+    }
+
+    #[test]
+    fn a_fail_from_a_committee_below_min_slash_committee_only_suspends() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11]);
+            assert_eq!(committee().len() as u32, 2);
+            vote_and_close(&[(10, Some(Verdict::Fail)), (11, Some(Verdict::Fail))]);
+            assert!(slashes().is_empty(), "not slashed");
+            assert_eq!(status(1), Some(GatewayStatus::Suspended));
+            assert!(!reputation_calls().contains(&ReputationCall::Failed(1)));
+            assert!(pallet_events().contains(&Event::Suspended {
+                who: 1,
+                reason: SuspensionReason::FailedBeforeSmallCommittee
+            }));
+        });
+    }
+
+    #[test]
+    fn too_few_reveals_reopen_once_with_a_doubled_committee_then_go_to_root() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11, 12, 13, 14, 15, 16]);
+            let first = committee();
+            assert_eq!(first.len() as u32, COMMITTEE_SIZE);
+            vote_and_close(&[
+                (first[0], Some(Verdict::Pass)),
+                (first[1], Some(Verdict::Fail)),
+                (first[2], None),
+            ]);
+            let reopened_at = REVEAL_UNTIL + 1;
+            assert_eq!(
+                last_event(),
+                Event::RoundReopened {
+                    round: ROUND,
+                    seeded_at: reopened_at + SEED_BLOCKS
+                }
+            );
+            assert!(
+                reputation_calls().is_empty(),
+                "nothing is counted until the round closes"
+            );
+            run_to_block(reopened_at + SEED_BLOCKS);
+            let second = committee();
+            assert_eq!(second.len() as u32, 2 * COMMITTEE_SIZE);
+            // Nobody votes the second time.
+            run_to_block(reopened_at + SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD + 1);
+            assert_eq!(closed_rounds(), vec![(ROUND, 1, RoundOutcome::ToRoot)]);
+            assert!(pallet_events().contains(&Event::RoundToRoot { round: ROUND }));
+            assert_eq!(status(1), Some(GatewayStatus::Pending), "root decides");
+            let absent = reputation_calls()
+                .into_iter()
+                .filter(|call| matches!(call, ReputationCall::Vote(_, VoteAlignment::Absent)))
+                .count();
+            assert_eq!(absent, second.len());
+            assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+        });
+    }
+
+    #[test]
+    fn votes_are_stored_seat_by_seat() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11, 12]);
+            assert_ok!(commit(11, Verdict::Pass));
+            let round = Rounds::<Test>::get(ROUND).unwrap();
+            let seat = round.committee.iter().position(|m| *m == 11).unwrap();
+            assert_eq!(
+                round.votes[seat].commitment,
+                Some(commitment(11, Verdict::Pass, evidence(11)))
+            );
+            assert_eq!(
+                round
+                    .votes
+                    .iter()
+                    .filter(|v| **v == MemberVote::default())
+                    .count(),
+                2
+            );
+            assert_eq!(tally::quorum(round.committee.len() as u32), 2);
+        });
+    }
+}

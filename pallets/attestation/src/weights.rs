@@ -17,6 +17,9 @@ pub trait WeightInfo {
 	fn read_active_gateways() -> Weight;
 	fn suspend() -> Weight;
 	fn on_initialize_seeding(n: u32, ) -> Weight;
+	fn on_initialize_closing(n: u32, ) -> Weight;
+	fn commit() -> Weight;
+	fn reveal() -> Weight;
 }
 
 impl WeightInfo for () {
@@ -28,4 +31,7 @@ impl WeightInfo for () {
 	fn read_active_gateways() -> Weight { Weight::from_parts(10_000_000, 20_000).saturating_add(ParityDbWeight::get().reads(1)) }
 	fn suspend() -> Weight { Weight::from_parts(100_000_000, 20_000).saturating_add(ParityDbWeight::get().reads_writes(2, 2)) }
 	fn on_initialize_seeding(n: u32, ) -> Weight { Weight::from_parts(20_000_000, 2_000).saturating_add(ParityDbWeight::get().reads_writes(2, 2)).saturating_add(Weight::from_parts(10_000_000_000, 800_000).saturating_mul(n.into())) }
+	fn on_initialize_closing(n: u32, ) -> Weight { Weight::from_parts(5_000_000, 2_000).saturating_add(Weight::from_parts(2_000_000_000, 100_000).saturating_mul(n.into())) }
+	fn commit() -> Weight { Weight::from_parts(50_000_000, 10_000).saturating_add(ParityDbWeight::get().reads_writes(1, 1)) }
+	fn reveal() -> Weight { Weight::from_parts(80_000_000, 10_000).saturating_add(ParityDbWeight::get().reads_writes(1, 1)) }
 }

@@ -19,8 +19,8 @@ use scale_info::TypeInfo;
 use sp_runtime::{DispatchError, DispatchResult, Perbill};
 
 pub use capsule_primitives::{
-    attestation::HardwareLevel,
-    ids::{EpochIndex, RoundId},
+    attestation::{AttestationPhase, HardwareLevel},
+    ids::{EpochIndex, RoundId, TaskId},
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -270,6 +270,60 @@ impl<AccountId> OnBondBelowMinimum<AccountId> for Tuple {
     fn notify_weight() -> Weight {
         let mut weight = Weight::zero();
         for_tuples!( #( weight = weight.saturating_add(Tuple::notify_weight()); )* );
+        weight
+    }
+}
+
+/// How an attestation round ended.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Debug,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    MaxEncodedLen,
+    TypeInfo,
+)]
+pub enum RoundOutcome {
+    /// A supermajority of the committee revealed Pass.
+    Passed,
+    /// A supermajority revealed Fail (slashed only if the committee was large enough).
+    Failed,
+    /// No supermajority, twice: root decides.
+    ToRoot,
+}
+
+/// Told when an attestation round closes (the task-market settles pre- and post-task rounds
+/// here). Tuples tell every member.
+pub trait OnRoundClosed<AccountId> {
+    fn on_round_closed(
+        round: RoundId,
+        subject: &AccountId,
+        phase: AttestationPhase,
+        task: Option<TaskId>,
+        outcome: RoundOutcome,
+    );
+    /// The worst-case weight of [`OnRoundClosed::on_round_closed`].
+    fn closed_weight() -> Weight;
+}
+
+#[impl_trait_for_tuples::impl_for_tuples(4)]
+impl<AccountId> OnRoundClosed<AccountId> for Tuple {
+    fn on_round_closed(
+        round: RoundId,
+        subject: &AccountId,
+        phase: AttestationPhase,
+        task: Option<TaskId>,
+        outcome: RoundOutcome,
+    ) {
+        for_tuples!( #( Tuple::on_round_closed(round, subject, phase, task, outcome); )* );
+    }
+    fn closed_weight() -> Weight {
+        let mut weight = Weight::zero();
+        for_tuples!( #( weight = weight.saturating_add(Tuple::closed_weight()); )* );
         weight
     }
 }
