@@ -122,6 +122,26 @@ pub fn peer_id_of_ed25519(network_key: &[u8; 32]) -> [u8; 38] {
     peer_id
 }
 
+/// The keys an HPC's agent makes at every boot: the X25519 key data keys are re-wrapped to (its
+/// Noise static key) and the Ed25519 key that signs result manifests. A pre-task round attests
+/// them; its record keeps them.
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Debug,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    MaxEncodedLen,
+    TypeInfo,
+)]
+pub struct HpcSessionKeys {
+    pub x25519: [u8; 32],
+    pub ed25519: [u8; 32],
+}
+
 /// The Merkle root over the HPC's hardware fingerprint (DMI, CPU, disk serials, MACs), registered
 /// with the gateway so a later mismatch shows a hardware change.
 #[derive(

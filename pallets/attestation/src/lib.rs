@@ -44,7 +44,7 @@ use capsule_primitives::{
     golden::{GoldenId, GoldenKind, GoldenMeasurement},
     hashing::blake2_256,
     ids::TaskId,
-    keys::{DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole},
+    keys::{DevicePublicKey, DeviceSignature, FingerprintRoot, HpcSessionKeys, KeyRole},
     seed::round_seed,
 };
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
@@ -107,6 +107,34 @@ pub struct Round<T: Config> {
     pub votes: BoundedVec<MemberVote, T::MaxCommittee>,
     /// 0, or 1 once re-opened with a larger committee after an inconclusive vote.
     pub attempt: u8,
+    /// The HPC session keys a pre-task round attests (bound to the task's claim).
+    pub session_keys: Option<HpcSessionKeys>,
+}
+
+/// What a closed round leaves on chain: never task data, only the verdict and digests.
+#[derive(
+    CloneNoBound,
+    PartialEqNoBound,
+    EqNoBound,
+    DebugNoBound,
+    Encode,
+    Decode,
+    DecodeWithMemTracking,
+    MaxEncodedLen,
+    TypeInfo,
+)]
+#[scale_info(skip_type_params(T))]
+pub struct ClosedRecord<T: Config> {
+    pub round: RoundId,
+    pub subject: T::AccountId,
+    pub phase: AttestationPhase,
+    pub outcome: RoundOutcome,
+    /// The evidence digests the committee revealed.
+    pub evidence: BoundedVec<[u8; 32], T::MaxCommittee>,
+    /// The HPC session keys the round attested, if it was about a task.
+    pub session_keys: Option<HpcSessionKeys>,
+    pub task: Option<TaskId>,
+    pub closed_at: BlockNumberFor<T>,
 }
 
 /// Where a gateway stands.
@@ -298,6 +326,11 @@ pub mod pallet {
         /// Told when a round closes (the task-market).
         type OnRoundClosed: OnRoundClosed<Self::AccountId>;
 
+        /// R: closed-round records kept per gateway (older ones live on as events only); an
+        /// evidence digest in them may not be revealed again about the same gateway.
+        #[pallet::constant]
+        type MaxRecordsPerGateway: Get<u32>;
+
         type WeightInfo: WeightInfo;
 
         /// Bonds registrants in the benchmarks.
@@ -347,6 +380,16 @@ pub mod pallet {
         Twox64Concat,
         BlockNumberFor<T>,
         BoundedVec<RoundId, T::MaxRoundsPerBlock>,
+        ValueQuery,
+    >;
+
+    /// Each gateway's most recent closed-round records, oldest first.
+    #[pallet::storage]
+    pub type Records<T: Config> = StorageMap<
+        _,
+        Blake2_128Concat,
+        T::AccountId,
+        BoundedVec<ClosedRecord<T>, T::MaxRecordsPerGateway>,
         ValueQuery,
     >;
 
@@ -420,10 +463,7 @@ pub mod pallet {
         },
         /// The round closed.
         RoundClosed {
-            round: RoundId,
-            subject: T::AccountId,
-            phase: AttestationPhase,
-            outcome: RoundOutcome,
+            record: ClosedRecord<T>,
             committee: u32,
             passes: u32,
             fails: u32,
@@ -484,7 +524,8 @@ pub mod pallet {
         AlreadyRevealed,
         /// The reveal does not match the commitment.
         RevealMismatch,
-        /// Another member of the round already revealed this evidence digest.
+        /// This evidence digest was already revealed in this round, or in one of the subject's
+        /// recent records.
         EvidenceReplayed,
         /// This golden measurement is already in force.
         GoldenExists,
@@ -636,7 +677,7 @@ pub mod pallet {
                 who: who.clone(),
                 level,
             });
-            Self::open_round(&who, AttestationPhase::Registration, None, None)?;
+            Self::open_round(&who, AttestationPhase::Registration, None, None, None)?;
             Ok(())
         }
 
@@ -754,6 +795,12 @@ pub mod pallet {
                     .any(|vote| vote.reveal.is_some_and(|(_, e)| e == evidence)),
                 Error::<T>::EvidenceReplayed
             );
+            ensure!(
+                !Records::<T>::get(&state.subject)
+                    .iter()
+                    .any(|record| record.evidence.contains(&evidence)),
+                Error::<T>::EvidenceReplayed
+            );
             let before = Self::outcome_of(&state);
             if let Some(vote) = state.votes.get_mut(seat) {
                 vote.reveal = Some((verdict, evidence));
@@ -780,6 +827,7 @@ impl<T: Config> Pallet<T> {
         phase: AttestationPhase,
         task: Option<TaskId>,
         reporter: Option<T::AccountId>,
+        session_keys: Option<HpcSessionKeys>,
     ) -> Result<RoundId, DispatchError> {
         ensure!(
             !RoundOf::<T>::contains_key(subject),
@@ -803,6 +851,7 @@ impl<T: Config> Pallet<T> {
             committee: BoundedVec::new(),
             votes: BoundedVec::new(),
             attempt: 0,
+            session_keys,
         };
         SeedQueue::<T>::insert(due, queue);
         NextRoundId::<T>::put(next);
@@ -951,11 +1000,31 @@ impl<T: Config> Pallet<T> {
         Rounds::<T>::remove(id);
         RoundOf::<T>::remove(&subject);
         T::OnRoundClosed::on_round_closed(id, &subject, round.phase, round.task, outcome);
-        Self::deposit_event(Event::RoundClosed {
+        let record = ClosedRecord::<T> {
             round: id,
-            subject,
+            subject: subject.clone(),
             phase: round.phase,
             outcome,
+            evidence: BoundedVec::truncate_from(
+                round
+                    .votes
+                    .iter()
+                    .filter_map(|vote| vote.reveal.map(|(_, e)| e))
+                    .collect(),
+            ),
+            session_keys: round.session_keys,
+            task: round.task,
+            closed_at: now,
+        };
+        Records::<T>::mutate(&subject, |records| {
+            if records.is_full() && !records.is_empty() {
+                records.remove(0);
+            }
+            // Room was made above (a zero bound keeps no records).
+            let _ = records.try_push(record.clone());
+        });
+        Self::deposit_event(Event::RoundClosed {
+            record,
             committee,
             passes,
             fails,

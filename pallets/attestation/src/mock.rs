@@ -41,6 +41,7 @@ pub const COMMIT_PERIOD: u64 = 5;
 pub const REVEAL_PERIOD: u64 = 5;
 /// Larger than a two-member committee (the small-committee test relies on it).
 pub const MIN_SLASH_COMMITTEE: u32 = 3;
+pub const MAX_RECORDS: u32 = 2;
 const _: () = assert!(2 < MIN_SLASH_COMMITTEE);
 
 frame_support::parameter_types! {
@@ -228,6 +229,7 @@ impl pallet_attestation::Config for Test {
     type MinSlashCommittee = ConstU32<MIN_SLASH_COMMITTEE>;
     type FailSlash = FailSlash;
     type OnRoundClosed = RecordClosed;
+    type MaxRecordsPerGateway = ConstU32<MAX_RECORDS>;
     type WeightInfo = ();
     #[cfg(feature = "runtime-benchmarks")]
     type BenchmarkHelper = FakeBonds;

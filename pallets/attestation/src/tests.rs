@@ -1,6 +1,7 @@
 use crate::{
     account_bytes, mock::*, ActiveGateways, Error, Event, GatewayCount, GatewayKeys, GatewayStatus,
-    Gateways, GenesisGateway, KeyOwners, RoundOf, RoundStatus, Rounds, SeedQueue, SuspensionReason,
+    Gateways, GenesisGateway, KeyOwners, Records, RoundOf, RoundStatus, Rounds, SeedQueue,
+    SuspensionReason,
 };
 use capsule_pallet_traits::{
     GatewayRegistry, HardwareLevel, OnBondBelowMinimum, WithdrawalBlock, WithdrawalGuard,
@@ -540,7 +541,7 @@ fn one_open_round_per_subject() {
     ExtBuilder::default().build_and_execute(|| {
         assert_ok!(register(1, 1));
         assert_noop!(
-            Attestation::open_round(&1, AttestationPhase::Audit, None, Some(2)),
+            Attestation::open_round(&1, AttestationPhase::Audit, None, Some(2), None),
             Error::<Test>::RoundAlreadyOpen
         );
     });
@@ -563,6 +564,10 @@ mod voting {
 
     fn evidence(member: u64) -> [u8; 32] {
         [member as u8; 32]
+    }
+
+    fn evidence_of(member: u64) -> [u8; 32] {
+        evidence(member)
     }
 
     fn commitment(member: u64, verdict: Verdict, evidence: [u8; 32]) -> [u8; 32] {
@@ -660,18 +665,28 @@ mod voting {
                 "nothing settles before the deadline"
             );
             run_to_block(REVEAL_UNTIL + 1);
+            let Event::RoundClosed {
+                record,
+                committee,
+                passes,
+                fails,
+            } = last_event()
+            else {
+                panic!("the round closed")
+            };
+            assert_eq!((committee, passes, fails), (3, 3, 0));
+            assert_eq!(record.round, ROUND);
+            assert_eq!(record.subject, 1);
+            assert_eq!(record.phase, AttestationPhase::Registration);
+            assert_eq!(record.outcome, RoundOutcome::Passed);
+            assert_eq!(record.closed_at, REVEAL_UNTIL + 1);
+            let mut evidence = record.evidence.clone().into_inner();
+            evidence.sort();
             assert_eq!(
-                last_event(),
-                Event::RoundClosed {
-                    round: ROUND,
-                    subject: 1,
-                    phase: AttestationPhase::Registration,
-                    outcome: RoundOutcome::Passed,
-                    committee: 3,
-                    passes: 3,
-                    fails: 0
-                }
+                evidence,
+                vec![evidence_of(10), evidence_of(11), evidence_of(12)]
             );
+            assert_eq!(Records::<Test>::get(1).into_inner(), vec![record]);
             assert_eq!(status(1), Some(GatewayStatus::Active));
             assert!(Attestation::is_active(&1));
             let mut calls = reputation_calls();
@@ -855,6 +870,80 @@ mod voting {
                 2
             );
             assert_eq!(tally::quorum(round.committee.len() as u32), 2);
+        });
+    }
+
+    /// Runs an audit round about gateway 1 in which members 10, 11, 12 reveal Pass with the
+    /// given evidence; returns the round id.
+    fn audit_with(evidence_of: impl Fn(u64) -> [u8; 32]) -> Result<RoundId, Error<Test>> {
+        let now = System::block_number();
+        let round = Attestation::open_round(&1, AttestationPhase::Audit, None, None, None)
+            .expect("no round is open");
+        run_to_block(now + SEED_BLOCKS);
+        for member in [10, 11, 12] {
+            let c = vote_commitment(
+                round,
+                &account_bytes(&member),
+                Verdict::Pass,
+                &evidence_of(member),
+                &salt(member),
+            );
+            assert_ok!(Attestation::commit(RuntimeOrigin::signed(member), round, c));
+        }
+        run_to_block(now + SEED_BLOCKS + COMMIT_PERIOD + 1);
+        for member in [10, 11, 12] {
+            Attestation::reveal(
+                RuntimeOrigin::signed(member),
+                round,
+                Verdict::Pass,
+                evidence_of(member),
+                salt(member),
+            )
+            .map_err(|e| match e {
+                sp_runtime::DispatchError::Module(m) if m.message == Some("EvidenceReplayed") => {
+                    Error::<Test>::EvidenceReplayed
+                }
+                other => panic!("unexpected {other:?}"),
+            })?;
+        }
+        run_to_block(now + SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD + 1);
+        Ok(round)
+    }
+
+    #[test]
+    fn evidence_in_recent_records_cannot_be_revealed_again_and_records_are_bounded() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11, 12]);
+            vote_and_close(&[
+                (10, Some(Verdict::Pass)),
+                (11, Some(Verdict::Pass)),
+                (12, Some(Verdict::Pass)),
+            ]);
+            assert_eq!(Records::<Test>::get(1).len(), 1);
+            // An audit whose evidence repeats the registration round's is refused.
+            assert!(matches!(
+                audit_with(evidence),
+                Err(Error::<Test>::EvidenceReplayed)
+            ));
+            // It closes without supermajority, is drawn again, then goes to root.
+            run_to_block(
+                System::block_number() + 2 * (SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD),
+            );
+            assert!(RoundOf::<Test>::get(1).is_none());
+            assert_eq!(Records::<Test>::get(1).len() as u32, MAX_RECORDS);
+            // Fresh evidence is fine, and the oldest record makes way.
+            let fresh = |tag: u8| move |member: u64| [member as u8 ^ tag; 32];
+            let round = audit_with(fresh(0x10)).unwrap();
+            let records = Records::<Test>::get(1);
+            assert_eq!(records.len() as u32, MAX_RECORDS);
+            assert_eq!(records.last().unwrap().round, round);
+            assert_eq!(records.last().unwrap().outcome, RoundOutcome::Passed);
+            assert_ne!(
+                records[0].round, ROUND,
+                "the registration record was dropped"
+            );
+            // Its evidence is no longer remembered.
+            assert!(audit_with(evidence).is_ok());
         });
     }
 }
