@@ -1,5 +1,5 @@
 //! Benchmarks of the registry and golden-measurement calls, at their worst cases:
-//! - `register`: a P-256 device key (verified as wasm, with no host function: the dearest kind)
+//! - `register`: a fee deposit held, a P-256 device key (verified as wasm, with no host function: the dearest kind)
 //!   into a registry holding all but one gateway;
 //! - `deregister`, `suspend`: the last gateway of a full Active list;
 //! - `force_activate`: into an Active list holding all but one;
@@ -79,6 +79,15 @@ fn proven_keys<T: Config>(who: &T::AccountId) -> GatewayKeys {
     }
 }
 
+/// Gives `who` enough free balance for a round's fee deposit, on top of what it has.
+fn fund<T: Config>(who: &T::AccountId) {
+    use frame_support::traits::fungible::Mutate;
+    let extra = Pallet::<T>::fee_deposit()
+        .saturating_mul(10u32.into())
+        .saturating_add(T::Currency::minimum_balance());
+    T::Currency::set_balance(who, T::Currency::balance(who).saturating_add(extra));
+}
+
 fn full_pcr_policy() -> GoldenMeasurement {
     GoldenMeasurement::HpcPcrPolicy(PcrPolicy {
         image: MeasurementDigest([7; 32]),
@@ -100,6 +109,7 @@ mod benchmarks {
         fill_active::<T>(T::MaxGateways::get().saturating_sub(1));
         let who: T::AccountId = whitelisted_caller();
         T::BenchmarkHelper::bond(&who);
+        fund::<T>(&who);
         let keys = alloc::boxed::Box::new(proven_keys::<T>(&who));
         #[extrinsic_call]
         _(

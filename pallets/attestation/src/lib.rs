@@ -48,7 +48,18 @@ use capsule_primitives::{
     seed::round_seed,
 };
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::{pallet_prelude::*, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
+use frame_support::{
+    pallet_prelude::*,
+    traits::{
+        fungible::{self, Inspect, InspectHold, MutateHold},
+        tokens::{Fortitude, Precision, Restriction},
+    },
+    CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
+};
+
+/// The balance type of the currency verifier fees are paid in.
+pub type BalanceOf<T> =
+    <<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
 use frame_system::pallet_prelude::*;
 use scale_info::TypeInfo;
 use sp_runtime::{
@@ -109,6 +120,9 @@ pub struct Round<T: Config> {
     pub attempt: u8,
     /// The HPC session keys a pre-task round attests (bound to the task's claim).
     pub session_keys: Option<HpcSessionKeys>,
+    /// Who holds the verifier fees, and how much is still held: the registrant or the
+    /// reporter. Rounds about a task hold nothing here; the task-market pays from its escrow.
+    pub fee_payer: Option<(T::AccountId, BalanceOf<T>)>,
 }
 
 /// What a closed round leaves on chain: never task data, only the verdict and digests.
@@ -267,6 +281,17 @@ pub mod pallet {
 
     #[pallet::config]
     pub trait Config: frame_system::Config {
+        /// The currency verifier fees are held and paid in.
+        type Currency: fungible::Mutate<Self::AccountId>
+            + fungible::MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+
+        /// The runtime's hold reasons, of which [`HoldReason::RoundFees`] is ours.
+        type RuntimeHoldReason: From<HoldReason>;
+
+        /// What each committee member who reveals earns, whatever the verdict.
+        #[pallet::constant]
+        type VerifierFee: Get<BalanceOf<Self>>;
+
         /// Bonds and slashes (the deposit pallet).
         type Bonds: BondSlash<Self::AccountId>;
 
@@ -336,6 +361,14 @@ pub mod pallet {
         /// Bonds registrants in the benchmarks.
         #[cfg(feature = "runtime-benchmarks")]
         type BenchmarkHelper: capsule_pallet_traits::BenchmarkBonds<Self::AccountId>;
+    }
+
+    /// Why this pallet holds funds.
+    #[pallet::composite_enum]
+    pub enum HoldReason {
+        /// Verifier fees for a round the holder opened (registration, audit report).
+        #[codec(index = 0)]
+        RoundFees,
     }
 
     /// Every registered gateway.
@@ -470,6 +503,12 @@ pub mod pallet {
         },
         /// `who` failed a round and is locked out.
         LockedOut { who: T::AccountId },
+        /// `member` earned its verifier fee for revealing in `round`.
+        VerifierPaid {
+            round: RoundId,
+            member: T::AccountId,
+            fee: BalanceOf<T>,
+        },
         /// A golden measurement came into force.
         GoldenAdded { id: GoldenId, kind: GoldenKind },
         /// A golden measurement was retired.
@@ -508,6 +547,8 @@ pub mod pallet {
         RoundAlreadyOpen,
         /// The round id counter is exhausted.
         RoundIdsExhausted,
+        /// Not enough free balance to hold the round's verifier fees.
+        InsufficientFeeDeposit,
         /// No open round has this id.
         UnknownRound,
         /// The caller is not on this round's committee.
@@ -709,7 +750,10 @@ pub mod pallet {
             Self::activate(&who)?;
             // Root settles the gateway's registration round, if one is open.
             if let Some(id) = RoundOf::<T>::get(&who) {
-                if Rounds::<T>::get(id).is_some_and(|r| r.phase == AttestationPhase::Registration) {
+                if let Some(round) =
+                    Rounds::<T>::get(id).filter(|r| r.phase == AttestationPhase::Registration)
+                {
+                    Self::release_fees(&round);
                     Rounds::<T>::remove(id);
                     RoundOf::<T>::remove(&who);
                 }
@@ -839,6 +883,20 @@ impl<T: Config> Pallet<T> {
         let id = NextRoundId::<T>::get();
         queue.try_push(id).map_err(|_| Error::<T>::TooManyRounds)?;
         let next = id.next().ok_or(Error::<T>::RoundIdsExhausted)?;
+        let fee_payer = match (&reporter, phase) {
+            (Some(reporter), _) => Some(reporter.clone()),
+            (None, AttestationPhase::Registration) => Some(subject.clone()),
+            (None, _) => None,
+        };
+        let fee_payer = match fee_payer {
+            Some(payer) => {
+                let amount = Self::fee_deposit();
+                T::Currency::hold(&HoldReason::RoundFees.into(), &payer, amount)
+                    .map_err(|_| Error::<T>::InsufficientFeeDeposit)?;
+                Some((payer, amount))
+            }
+            None => None,
+        };
         let round = Round::<T> {
             subject: subject.clone(),
             phase,
@@ -852,6 +910,7 @@ impl<T: Config> Pallet<T> {
             votes: BoundedVec::new(),
             attempt: 0,
             session_keys,
+            fee_payer,
         };
         SeedQueue::<T>::insert(due, queue);
         NextRoundId::<T>::put(next);
@@ -864,6 +923,54 @@ impl<T: Config> Pallet<T> {
             seeded_at: due,
         });
         Ok(id)
+    }
+
+    /// What a round's opener holds: enough for a full committee on both attempts (k, then 2k).
+    pub fn fee_deposit() -> BalanceOf<T> {
+        T::VerifierFee::get().saturating_mul(T::CommitteeSize::get().saturating_mul(3).into())
+    }
+
+    /// Pays each member of `round` who revealed its fee from the opener's hold.
+    fn pay_revealers(id: RoundId, round: &mut Round<T>) {
+        let Some((payer, held)) = round.fee_payer.as_mut() else {
+            return;
+        };
+        let fee = T::VerifierFee::get();
+        for (member, vote) in round.committee.iter().zip(round.votes.iter()) {
+            if vote.reveal.is_none() || *held < fee {
+                continue;
+            }
+            let paid = T::Currency::transfer_on_hold(
+                &HoldReason::RoundFees.into(),
+                payer,
+                member,
+                fee,
+                Precision::Exact,
+                Restriction::Free,
+                Fortitude::Polite,
+            );
+            if paid.is_ok() {
+                held.saturating_reduce(fee);
+                Self::deposit_event(Event::VerifierPaid {
+                    round: id,
+                    member: member.clone(),
+                    fee,
+                });
+            }
+        }
+    }
+
+    /// Returns what is left of the opener's hold.
+    fn release_fees(round: &Round<T>) {
+        if let Some((payer, held)) = &round.fee_payer {
+            // Best effort: the hold can only be smaller if something else released it.
+            let _ = T::Currency::release(
+                &HoldReason::RoundFees.into(),
+                payer,
+                *held,
+                Precision::BestEffort,
+            );
+        }
     }
 
     /// Keeps this block's VRF output among the last `SeedBlocks`. A block without one (BABE
@@ -958,9 +1065,18 @@ impl<T: Config> Pallet<T> {
             return;
         };
         let outcome = Self::outcome_of(&round);
+        Self::pay_revealers(id, &mut round);
+        let revealers: alloc::vec::Vec<T::AccountId> = round
+            .committee
+            .iter()
+            .zip(round.votes.iter())
+            .filter(|(_, vote)| vote.reveal.is_some())
+            .map(|(member, _)| member.clone())
+            .collect();
         if outcome.is_none() && round.attempt == 0 && Self::reopen(id, &mut round, now) {
             return;
         }
+        Self::release_fees(&round);
         let committee = round.committee.len() as u32;
         let count = |wanted| {
             round
@@ -999,7 +1115,19 @@ impl<T: Config> Pallet<T> {
         };
         Rounds::<T>::remove(id);
         RoundOf::<T>::remove(&subject);
-        T::OnRoundClosed::on_round_closed(id, &subject, round.phase, round.task, outcome);
+        let task_revealers: &[T::AccountId] = if round.fee_payer.is_none() {
+            &revealers
+        } else {
+            &[]
+        };
+        T::OnRoundClosed::on_round_closed(
+            id,
+            &subject,
+            round.phase,
+            round.task,
+            outcome,
+            task_revealers,
+        );
         let record = ClosedRecord::<T> {
             round: id,
             subject: subject.clone(),
@@ -1231,6 +1359,19 @@ impl<T: Config> Pallet<T> {
             RoundOf::<T>::iter().all(|(_, id)| Rounds::<T>::contains_key(id)),
             TryRuntimeError::Other("a subject points at a missing round")
         );
+        let mut fees = alloc::collections::BTreeMap::<T::AccountId, BalanceOf<T>>::new();
+        for (_, round) in Rounds::<T>::iter() {
+            if let Some((payer, held)) = round.fee_payer {
+                let sum = fees.entry(payer).or_default();
+                *sum = sum.saturating_add(held);
+            }
+        }
+        for (payer, held) in fees {
+            ensure!(
+                T::Currency::balance_on_hold(&HoldReason::RoundFees.into(), &payer) == held,
+                TryRuntimeError::Other("held round fees differ from the open rounds' deposits")
+            );
+        }
         ensure!(
             KeyOwners::<T>::iter().count() as u32 == gateways.saturating_mul(3),
             TryRuntimeError::Other("stray key owner records")

@@ -22,6 +22,7 @@ type Block = frame_system::mocking::MockBlock<Test>;
 frame_support::construct_runtime!(
     pub enum Test {
         System: frame_system,
+        Balances: pallet_balances,
         Attestation: pallet_attestation,
     }
 );
@@ -29,7 +30,17 @@ frame_support::construct_runtime!(
 #[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
 impl frame_system::Config for Test {
     type Block = Block;
+    type AccountData = pallet_balances::AccountData<u64>;
 }
+
+#[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
+impl pallet_balances::Config for Test {
+    type AccountStore = System;
+}
+
+pub const VERIFIER_FEE: u64 = 10;
+/// What every numbered account 1..=20 starts with.
+pub const ENDOWMENT: u64 = 1_000;
 
 pub const MAX_GATEWAYS: u32 = 4;
 pub const MAX_GOLDEN_PER_KIND: u32 = 2;
@@ -88,6 +99,7 @@ impl OnRoundClosed<u64> for RecordClosed {
         _: AttestationPhase,
         _: Option<TaskId>,
         outcome: RoundOutcome,
+        _: &[u64],
     ) {
         CLOSED.with(|c| c.borrow_mut().push((round, *subject, outcome)));
     }
@@ -213,6 +225,9 @@ impl ReputationEvents<u64> for FakeReputation {
 }
 
 impl pallet_attestation::Config for Test {
+    type Currency = Balances;
+    type RuntimeHoldReason = RuntimeHoldReason;
+    type VerifierFee = ConstU64<VERIFIER_FEE>;
     type Bonds = FakeBonds;
     type Reputation = FakeReputation;
     type MaxGateways = ConstU32<MAX_GATEWAYS>;
@@ -257,6 +272,12 @@ impl ExtBuilder {
         let mut storage = frame_system::GenesisConfig::<Test>::default()
             .build_storage()
             .unwrap();
+        pallet_balances::GenesisConfig::<Test> {
+            balances: (1..=20).map(|who| (who, ENDOWMENT)).collect(),
+            ..Default::default()
+        }
+        .assimilate_storage(&mut storage)
+        .unwrap();
         self.genesis.assimilate_storage(&mut storage).unwrap();
         let mut ext = sp_io::TestExternalities::new(storage);
         // The benchmarks make keys in a keystore, as the benchmark CLI provides.

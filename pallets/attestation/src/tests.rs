@@ -946,4 +946,91 @@ mod voting {
             assert!(audit_with(evidence).is_ok());
         });
     }
+
+    fn fees_held(who: u64) -> u64 {
+        use frame_support::traits::fungible::InspectHold;
+        Balances::balance_on_hold(&crate::HoldReason::RoundFees.into(), &who)
+    }
+
+    fn free(who: u64) -> u64 {
+        use frame_support::traits::fungible::Inspect;
+        Balances::balance(&who)
+    }
+
+    #[test]
+    fn the_registrant_holds_the_fees_and_each_revealer_is_paid_whatever_its_verdict() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11, 12]);
+            let deposit = Attestation::fee_deposit();
+            assert_eq!(deposit, VERIFIER_FEE * 3 * u64::from(COMMITTEE_SIZE));
+            assert_eq!(fees_held(1), deposit);
+            vote_and_close(&[
+                (10, Some(Verdict::Pass)),
+                (11, Some(Verdict::Fail)),
+                (12, Some(Verdict::Pass)),
+            ]);
+            assert_eq!(free(10), ENDOWMENT + VERIFIER_FEE);
+            assert_eq!(
+                free(11),
+                ENDOWMENT + VERIFIER_FEE,
+                "a minority vote is paid too"
+            );
+            assert_eq!(free(12), ENDOWMENT + VERIFIER_FEE);
+            assert_eq!(fees_held(1), 0, "the rest of the deposit is released");
+            assert_eq!(free(1), ENDOWMENT - 3 * VERIFIER_FEE);
+            assert!(pallet_events().contains(&Event::VerifierPaid {
+                round: ROUND,
+                member: 11,
+                fee: VERIFIER_FEE
+            }));
+        });
+    }
+
+    #[test]
+    fn absent_members_earn_nothing() {
+        ExtBuilder::default().build_and_execute(|| {
+            seated(&[10, 11, 12]);
+            vote_and_close(&[
+                (10, Some(Verdict::Pass)),
+                (11, Some(Verdict::Pass)),
+                (12, None),
+            ]);
+            assert_eq!(free(12), ENDOWMENT);
+            assert_eq!(free(1), ENDOWMENT - 2 * VERIFIER_FEE);
+        });
+    }
+
+    #[test]
+    fn registering_needs_the_fee_deposit_and_root_activation_returns_it() {
+        ExtBuilder::default().build_and_execute(|| {
+            // Account 30 is bonded (in the fake) but holds no balance.
+            FakeBonds::bond(30);
+            assert_noop!(
+                register_with(
+                    RuntimeOrigin::signed(30),
+                    proven(&keys(30), 30),
+                    HardwareLevel::GatewayHsm,
+                    FINGERPRINT
+                ),
+                Error::<Test>::InsufficientFeeDeposit
+            );
+            assert_ok!(register(1, 1));
+            assert_eq!(fees_held(1), Attestation::fee_deposit());
+            assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+            assert_eq!(fees_held(1), 0);
+            assert_eq!(free(1), ENDOWMENT);
+        });
+    }
+
+    #[test]
+    fn rounds_about_a_task_hold_no_fee_of_their_own() {
+        ExtBuilder::default().build_and_execute(|| {
+            FakeSnapshots::set(vec![(10, 1), (11, 1), (12, 1)]);
+            let task = Some(capsule_primitives::ids::TaskId(4));
+            let round =
+                Attestation::open_round(&1, AttestationPhase::PreTask, task, None, None).unwrap();
+            assert_eq!(fees_held(1), 0);
+            assert_eq!(Rounds::<Test>::get(round).unwrap().fee_payer, None);
+        });
+    }
 }

@@ -297,7 +297,8 @@ pub enum RoundOutcome {
 }
 
 /// Told when an attestation round closes (the task-market settles pre- and post-task rounds
-/// here). Tuples tell every member.
+/// here, and pays `revealers` their verifier fee from the task's escrow: rounds about a task
+/// hold no fee of their own). Tuples tell every member.
 pub trait OnRoundClosed<AccountId> {
     fn on_round_closed(
         round: RoundId,
@@ -305,6 +306,7 @@ pub trait OnRoundClosed<AccountId> {
         phase: AttestationPhase,
         task: Option<TaskId>,
         outcome: RoundOutcome,
+        revealers: &[AccountId],
     );
     /// The worst-case weight of [`OnRoundClosed::on_round_closed`].
     fn closed_weight() -> Weight;
@@ -318,8 +320,9 @@ impl<AccountId> OnRoundClosed<AccountId> for Tuple {
         phase: AttestationPhase,
         task: Option<TaskId>,
         outcome: RoundOutcome,
+        revealers: &[AccountId],
     ) {
-        for_tuples!( #( Tuple::on_round_closed(round, subject, phase, task, outcome); )* );
+        for_tuples!( #( Tuple::on_round_closed(round, subject, phase, task, outcome, revealers); )* );
     }
     fn closed_weight() -> Weight {
         let mut weight = Weight::zero();
