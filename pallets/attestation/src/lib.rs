@@ -503,6 +503,13 @@ pub mod pallet {
         },
         /// `who` failed a round and is locked out.
         LockedOut { who: T::AccountId },
+        /// `reporter` reported `subject` with `evidence`; audit `round` is open.
+        Reported {
+            round: RoundId,
+            reporter: T::AccountId,
+            subject: T::AccountId,
+            evidence: [u8; 32],
+        },
         /// `member` earned its verifier fee for revealing in `round`.
         VerifierPaid {
             round: RoundId,
@@ -549,6 +556,10 @@ pub mod pallet {
         RoundIdsExhausted,
         /// Not enough free balance to hold the round's verifier fees.
         InsufficientFeeDeposit,
+        /// A gateway cannot report itself.
+        CannotReportSelf,
+        /// Only an Active gateway may report another.
+        ReporterNotActive,
         /// No open round has this id.
         UnknownRound,
         /// The caller is not on this round's committee.
@@ -754,6 +765,9 @@ pub mod pallet {
                     Rounds::<T>::get(id).filter(|r| r.phase == AttestationPhase::Registration)
                 {
                     Self::release_fees(&round);
+                    if let RoundStatus::AwaitingSeed { due } = round.status {
+                        SeedQueue::<T>::mutate(due, |queue| queue.retain(|queued| *queued != id));
+                    }
                     Rounds::<T>::remove(id);
                     RoundOf::<T>::remove(&who);
                 }
@@ -859,6 +873,38 @@ pub mod pallet {
             if let (None, Some(verdict)) = (before, after) {
                 Self::deposit_event(Event::OutcomeReached { round, verdict });
             }
+            Ok(())
+        }
+
+        /// An Active gateway reports evidence against another: an audit round opens about the
+        /// subject, with the reporter off its committee. The reporter holds the round's verifier
+        /// fees (so spam costs) and, if the subject is slashed, gets the reporter's share.
+        #[pallet::call_index(7)]
+        pub fn report(
+            origin: OriginFor<T>,
+            subject: T::AccountId,
+            evidence: [u8; 32],
+        ) -> DispatchResult {
+            let reporter = ensure_signed(origin)?;
+            ensure!(reporter != subject, Error::<T>::CannotReportSelf);
+            ensure!(Self::is_active(&reporter), Error::<T>::ReporterNotActive);
+            ensure!(
+                Gateways::<T>::contains_key(&subject),
+                Error::<T>::NotRegistered
+            );
+            let round = Self::open_round(
+                &subject,
+                AttestationPhase::Audit,
+                None,
+                Some(reporter.clone()),
+                None,
+            )?;
+            Self::deposit_event(Event::Reported {
+                round,
+                reporter,
+                subject,
+                evidence,
+            });
             Ok(())
         }
     }

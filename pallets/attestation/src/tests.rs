@@ -1033,4 +1033,88 @@ mod voting {
             assert_eq!(Rounds::<Test>::get(round).unwrap().fee_payer, None);
         });
     }
+
+    #[test]
+    fn an_active_gateway_reports_another_and_holds_the_audit_fees() {
+        ExtBuilder::default().build_and_execute(|| {
+            FakeSnapshots::set(vec![(2, 1), (10, 1), (11, 1), (12, 1)]);
+            for (who, seed) in [(1, 1), (2, 2)] {
+                assert_ok!(register(who, seed));
+                assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), who));
+            }
+            let report = |reporter: u64, subject: u64| {
+                Attestation::report(RuntimeOrigin::signed(reporter), subject, [0xee; 32])
+            };
+            assert_noop!(report(1, 1), Error::<Test>::CannotReportSelf);
+            assert_noop!(report(3, 1), Error::<Test>::ReporterNotActive);
+            assert_noop!(report(2, 9), Error::<Test>::NotRegistered);
+            assert_ok!(report(2, 1));
+            let round = RoundOf::<Test>::get(1).unwrap();
+            assert_eq!(
+                last_event(),
+                Event::Reported {
+                    round,
+                    reporter: 2,
+                    subject: 1,
+                    evidence: [0xee; 32]
+                }
+            );
+            assert_eq!(fees_held(2), Attestation::fee_deposit());
+            assert_noop!(report(2, 1), Error::<Test>::RoundAlreadyOpen);
+            assert_eq!(
+                Attestation::withdrawal_block(&1),
+                Some(WithdrawalBlock::SubjectOfOpenRound),
+                "the subject of an audit cannot withdraw"
+            );
+            run_to_block(System::block_number() + SEED_BLOCKS);
+            let committee = Rounds::<Test>::get(round).unwrap().committee.into_inner();
+            assert!(
+                !committee.contains(&2),
+                "the reporter never sits on the committee"
+            );
+            assert!(!committee.contains(&1));
+        });
+    }
+
+    #[test]
+    fn a_failed_audit_slashes_with_the_reporter_named() {
+        ExtBuilder::default().build_and_execute(|| {
+            FakeSnapshots::set(vec![(10, 1), (11, 1), (12, 1)]);
+            for (who, seed) in [(1, 1), (2, 2)] {
+                assert_ok!(register(who, seed));
+                assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), who));
+            }
+            run_to_block(2);
+            assert_ok!(Attestation::report(RuntimeOrigin::signed(2), 1, [0xee; 32]));
+            let round = RoundOf::<Test>::get(1).unwrap();
+            let start = System::block_number();
+            run_to_block(start + SEED_BLOCKS);
+            for member in [10, 11, 12] {
+                let c = vote_commitment(
+                    round,
+                    &account_bytes(&member),
+                    Verdict::Fail,
+                    &evidence(member),
+                    &salt(member),
+                );
+                assert_ok!(Attestation::commit(RuntimeOrigin::signed(member), round, c));
+            }
+            run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + 1);
+            for member in [10, 11, 12] {
+                assert_ok!(Attestation::reveal(
+                    RuntimeOrigin::signed(member),
+                    round,
+                    Verdict::Fail,
+                    evidence(member),
+                    salt(member)
+                ));
+            }
+            run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD + 1);
+            assert_eq!(slashes(), vec![(1, round, Some(2))]);
+            assert_eq!(status(1), Some(GatewayStatus::LockedOut));
+            assert!(!Attestation::is_active(&1));
+            assert_eq!(fees_held(2), 0);
+            assert_eq!(free(2), ENDOWMENT - 3 * VERIFIER_FEE);
+        });
+    }
 }

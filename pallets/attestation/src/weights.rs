@@ -20,6 +20,7 @@ pub trait WeightInfo {
 	fn on_initialize_closing(n: u32, ) -> Weight;
 	fn commit() -> Weight;
 	fn reveal() -> Weight;
+	fn report() -> Weight;
 }
 
 impl WeightInfo for () {
@@ -34,4 +35,5 @@ impl WeightInfo for () {
 	fn on_initialize_closing(n: u32, ) -> Weight { Weight::from_parts(5_000_000, 2_000).saturating_add(Weight::from_parts(2_000_000_000, 100_000).saturating_mul(n.into())) }
 	fn commit() -> Weight { Weight::from_parts(50_000_000, 10_000).saturating_add(ParityDbWeight::get().reads_writes(1, 1)) }
 	fn reveal() -> Weight { Weight::from_parts(80_000_000, 10_000).saturating_add(ParityDbWeight::get().reads_writes(1, 1)) }
+	fn report() -> Weight { Weight::from_parts(60_000_000, 10_000).saturating_add(ParityDbWeight::get().reads_writes(6, 6)) }
 }
