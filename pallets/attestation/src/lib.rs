@@ -244,6 +244,14 @@ pub struct GatewayInfo<BlockNumber> {
     pub registered_at: BlockNumber,
 }
 
+/// New keys waiting for the rotation round that proves them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct PendingKeys {
+    pub device_key: DevicePublicKey,
+    pub vrf_key: [u8; 32],
+    pub network_key: [u8; 32],
+}
+
 /// A gateway listed in a genesis config: Active from the first block, no proofs needed.
 #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct GenesisGateway<AccountId> {
@@ -380,6 +388,16 @@ pub mod pallet {
     #[pallet::storage]
     pub type GatewayCount<T: Config> = StorageValue<_, u32, ValueQuery>;
 
+    /// Keys a gateway asked to rotate to, until its rotation round closes.
+    #[pallet::storage]
+    pub type RotatingKeys<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, PendingKeys>;
+
+    /// A rotated VRF key and the epoch from which it counts (two epochs after its round
+    /// passed); until then the old key draws.
+    #[pallet::storage]
+    pub type NextVrfKey<T: Config> =
+        StorageMap<_, Blake2_128Concat, T::AccountId, ([u8; 32], EpochIndex)>;
+
     /// Who holds each registered key, by role and key.
     #[pallet::storage]
     pub type KeyOwners<T: Config> = StorageMap<_, Identity, [u8; 32], T::AccountId>;
@@ -510,6 +528,15 @@ pub mod pallet {
             subject: T::AccountId,
             evidence: [u8; 32],
         },
+        /// `who` asked to rotate its keys; its rotation `round` is open.
+        KeysRotationRequested { who: T::AccountId, round: RoundId },
+        /// `who`'s new keys passed: device and network keys now, the VRF key from `vrf_from`.
+        KeysRotated {
+            who: T::AccountId,
+            vrf_from: EpochIndex,
+        },
+        /// `who`'s rotation round did not pass: its old keys stay.
+        KeysRotationDropped { who: T::AccountId },
         /// `member` earned its verifier fee for revealing in `round`.
         VerifierPaid {
             round: RoundId,
@@ -556,6 +583,10 @@ pub mod pallet {
         RoundIdsExhausted,
         /// Not enough free balance to hold the round's verifier fees.
         InsufficientFeeDeposit,
+        /// Only an Active gateway may rotate its keys.
+        NotActive,
+        /// A rotated VRF key has not come into force yet; rotate again after it does.
+        RotationPending,
         /// A gateway cannot report itself.
         CannotReportSelf,
         /// Only an Active gateway may report another.
@@ -691,30 +722,7 @@ pub mod pallet {
                 T::Reputation::level_allowed(level),
                 Error::<T>::LevelNotAllowed
             );
-            let genesis = Self::genesis_hash();
-            let account = account_bytes(&who);
-            ensure!(
-                keys::device_proof_is_valid(
-                    &keys.device_key,
-                    &keys.device_proof,
-                    &genesis,
-                    &account
-                ),
-                Error::<T>::InvalidDeviceProof
-            );
-            ensure!(
-                keys::vrf_proof_is_valid(&keys.vrf_key, &keys.vrf_proof, &genesis, &account),
-                Error::<T>::InvalidVrfProof
-            );
-            ensure!(
-                keys::network_proof_is_valid(
-                    &keys.network_key,
-                    &keys.network_proof,
-                    &genesis,
-                    &account
-                ),
-                Error::<T>::InvalidNetworkProof
-            );
+            Self::ensure_proofs(&who, &keys)?;
             let info = GatewayInfo {
                 device_key: keys.device_key,
                 vrf_key: keys.vrf_key,
@@ -746,6 +754,9 @@ pub mod pallet {
             Self::remove_from_active(&who);
             for (role, key) in Self::key_ids(&info) {
                 KeyOwners::<T>::remove(key_id(role, &key));
+            }
+            if let Some((key, _)) = NextVrfKey::<T>::take(&who) {
+                KeyOwners::<T>::remove(key_id(KeyRole::Vrf, &key));
             }
             Gateways::<T>::remove(&who);
             GatewayCount::<T>::mutate(|count| *count = count.saturating_sub(1));
@@ -905,6 +916,53 @@ pub mod pallet {
                 subject,
                 evidence,
             });
+            Ok(())
+        }
+
+        /// An Active gateway asks to rotate its keys (each proven, as at registration). A
+        /// rotation round opens; if it passes, the device and network keys change at once and
+        /// the VRF key counts from two epochs later, so nobody can rotate into a draw.
+        #[pallet::call_index(8)]
+        pub fn rotate_keys(
+            origin: OriginFor<T>,
+            keys: alloc::boxed::Box<GatewayKeys>,
+        ) -> DispatchResult {
+            let who = ensure_signed(origin)?;
+            let mut info = Gateways::<T>::get(&who).ok_or(Error::<T>::NotRegistered)?;
+            ensure!(info.status == GatewayStatus::Active, Error::<T>::NotActive);
+            ensure!(
+                !RoundOf::<T>::contains_key(&who),
+                Error::<T>::RoundAlreadyOpen
+            );
+            if let Some((key, from)) = NextVrfKey::<T>::get(&who) {
+                ensure!(
+                    T::Snapshots::current_epoch() >= from,
+                    Error::<T>::RotationPending
+                );
+                // Promote the rotated VRF key that is in force by now.
+                KeyOwners::<T>::remove(key_id(KeyRole::Vrf, &info.vrf_key));
+                info.vrf_key = key;
+                Gateways::<T>::insert(&who, &info);
+                NextVrfKey::<T>::remove(&who);
+            }
+            Self::ensure_proofs(&who, &keys)?;
+            let pending = PendingKeys {
+                device_key: keys.device_key,
+                vrf_key: keys.vrf_key,
+                network_key: keys.network_key,
+            };
+            let ids = Self::pending_key_ids(&pending);
+            ensure!(
+                ids.iter()
+                    .all(|id| KeyOwners::<T>::get(id).is_none_or(|owner| owner == who)),
+                Error::<T>::KeyInUse
+            );
+            let round = Self::open_round(&who, AttestationPhase::Registration, None, None, None)?;
+            for id in ids {
+                KeyOwners::<T>::insert(id, &who);
+            }
+            RotatingKeys::<T>::insert(&who, pending);
+            Self::deposit_event(Event::KeysRotationRequested { who, round });
             Ok(())
         }
     }
@@ -1159,6 +1217,9 @@ impl<T: Config> Pallet<T> {
                 RoundOutcome::ToRoot
             }
         };
+        if round.phase == AttestationPhase::Registration {
+            Self::settle_rotation(&subject, outcome == RoundOutcome::Passed);
+        }
         Rounds::<T>::remove(id);
         RoundOf::<T>::remove(&subject);
         let task_revealers: &[T::AccountId] = if round.fee_payer.is_none() {
@@ -1266,6 +1327,84 @@ impl<T: Config> Pallet<T> {
                 who: subject.clone(),
             });
         }
+    }
+
+    /// Checks the proof of possession of each key in `keys`, for `who` on this chain.
+    fn ensure_proofs(who: &T::AccountId, keys: &GatewayKeys) -> DispatchResult {
+        let genesis = Self::genesis_hash();
+        let account = account_bytes(who);
+        ensure!(
+            keys::device_proof_is_valid(&keys.device_key, &keys.device_proof, &genesis, &account),
+            Error::<T>::InvalidDeviceProof
+        );
+        ensure!(
+            keys::vrf_proof_is_valid(&keys.vrf_key, &keys.vrf_proof, &genesis, &account),
+            Error::<T>::InvalidVrfProof
+        );
+        ensure!(
+            keys::network_proof_is_valid(
+                &keys.network_key,
+                &keys.network_proof,
+                &genesis,
+                &account
+            ),
+            Error::<T>::InvalidNetworkProof
+        );
+        Ok(())
+    }
+
+    fn pending_key_ids(keys: &PendingKeys) -> [[u8; 32]; 3] {
+        [
+            key_id(KeyRole::Device, keys.device_key.as_bytes()),
+            key_id(KeyRole::Vrf, &keys.vrf_key),
+            key_id(KeyRole::Network, &keys.network_key),
+        ]
+    }
+
+    /// The VRF key `who` draws with in `epoch`.
+    pub fn vrf_key_for(who: &T::AccountId, epoch: EpochIndex) -> Option<[u8; 32]> {
+        let info = Gateways::<T>::get(who)?;
+        match NextVrfKey::<T>::get(who) {
+            Some((key, from)) if epoch >= from => Some(key),
+            _ => Some(info.vrf_key),
+        }
+    }
+
+    /// Settles a rotation round: applies the new keys if it passed, else frees them.
+    fn settle_rotation(who: &T::AccountId, passed: bool) {
+        let Some(pending) = RotatingKeys::<T>::take(who) else {
+            return;
+        };
+        let Some(mut info) = Gateways::<T>::get(who) else {
+            return;
+        };
+        let current = Self::key_ids(&info).map(|(role, key)| key_id(role, &key));
+        let new = Self::pending_key_ids(&pending);
+        if !passed {
+            for id in new.iter().filter(|id| !current.contains(id)) {
+                KeyOwners::<T>::remove(id);
+            }
+            Self::deposit_event(Event::KeysRotationDropped { who: who.clone() });
+            return;
+        }
+        // Device and network keys change now; their old records go.
+        if new[0] != current[0] {
+            KeyOwners::<T>::remove(current[0]);
+        }
+        if new[2] != current[2] {
+            KeyOwners::<T>::remove(current[2]);
+        }
+        info.device_key = pending.device_key;
+        info.network_key = pending.network_key;
+        Gateways::<T>::insert(who, info);
+        let vrf_from = EpochIndex(T::Snapshots::current_epoch().0.saturating_add(2));
+        if new[1] != current[1] {
+            NextVrfKey::<T>::insert(who, (pending.vrf_key, vrf_from));
+        }
+        Self::deposit_event(Event::KeysRotated {
+            who: who.clone(),
+            vrf_from,
+        });
     }
 
     /// The genesis block's hash, which key proofs sign.
@@ -1418,10 +1557,23 @@ impl<T: Config> Pallet<T> {
                 TryRuntimeError::Other("held round fees differ from the open rounds' deposits")
             );
         }
-        ensure!(
-            KeyOwners::<T>::iter().count() as u32 == gateways.saturating_mul(3),
-            TryRuntimeError::Other("stray key owner records")
-        );
+        for (id, owner) in KeyOwners::<T>::iter() {
+            let info = Gateways::<T>::get(&owner)
+                .ok_or(TryRuntimeError::Other("a key belongs to no gateway"))?;
+            let mut held: alloc::vec::Vec<[u8; 32]> = Self::key_ids(&info)
+                .map(|(role, key)| key_id(role, &key))
+                .to_vec();
+            if let Some(pending) = RotatingKeys::<T>::get(&owner) {
+                held.extend(Self::pending_key_ids(&pending));
+            }
+            if let Some((key, _)) = NextVrfKey::<T>::get(&owner) {
+                held.push(key_id(KeyRole::Vrf, &key));
+            }
+            ensure!(
+                held.contains(&id),
+                TryRuntimeError::Other("a stray key owner record")
+            );
+        }
         for kind in [
             GoldenKind::GatewayOs,
             GoldenKind::HpcBootImage,

@@ -324,6 +324,13 @@ pub fn pallet_events() -> Vec<pallet_attestation::Event<Test>> {
         .collect()
 }
 
+/// The last event of this pallet that `pick` accepts.
+pub fn last_event_matching(
+    pick: impl Fn(&pallet_attestation::Event<Test>) -> bool,
+) -> Option<pallet_attestation::Event<Test>> {
+    pallet_events().into_iter().rev().find(|event| pick(event))
+}
+
 pub fn last_event() -> pallet_attestation::Event<Test> {
     pallet_events().pop().expect("the pallet emitted an event")
 }

@@ -6,7 +6,11 @@ use crate::{
 use capsule_pallet_traits::{
     GatewayRegistry, HardwareLevel, OnBondBelowMinimum, WithdrawalBlock, WithdrawalGuard,
 };
-use capsule_primitives::{attestation::AttestationPhase, ids::RoundId, seed::round_seed};
+use capsule_primitives::{
+    attestation::AttestationPhase,
+    ids::{EpochIndex, RoundId},
+    seed::round_seed,
+};
 use capsule_primitives::{
     golden::{GoldenId, GoldenKind, GoldenMeasurement, PcrBank, PcrPolicy},
     keys::{key_proof_message, DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole},
@@ -1115,6 +1119,149 @@ mod voting {
             assert!(!Attestation::is_active(&1));
             assert_eq!(fees_held(2), 0);
             assert_eq!(free(2), ENDOWMENT - 3 * VERIFIER_FEE);
+        });
+    }
+
+    /// Runs gateway 1's open rotation (registration-phase) round with every member voting
+    /// `verdict`.
+    fn run_rotation_round(verdict: Verdict) {
+        let round = RoundOf::<Test>::get(1).unwrap();
+        let start = System::block_number();
+        run_to_block(start + SEED_BLOCKS);
+        for member in [10, 11, 12] {
+            let c = vote_commitment(
+                round,
+                &account_bytes(&member),
+                verdict,
+                &[member as u8 ^ 0x5c; 32],
+                &salt(member),
+            );
+            assert_ok!(Attestation::commit(RuntimeOrigin::signed(member), round, c));
+        }
+        run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + 1);
+        for member in [10, 11, 12] {
+            assert_ok!(Attestation::reveal(
+                RuntimeOrigin::signed(member),
+                round,
+                verdict,
+                [member as u8 ^ 0x5c; 32],
+                salt(member)
+            ));
+        }
+        run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD + 1);
+    }
+
+    fn active_gateway_one() {
+        FakeSnapshots::set(vec![(10, 1), (11, 1), (12, 1)]);
+        assert_ok!(register(1, 1));
+        assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+        run_to_block(2);
+    }
+
+    fn rotate(who: u64, seed: u8) -> sp_runtime::DispatchResult {
+        Attestation::rotate_keys(
+            RuntimeOrigin::signed(who),
+            Box::new(proven(&keys(seed), who)),
+        )
+    }
+
+    #[test]
+    fn a_passed_rotation_changes_device_and_network_keys_now_and_the_vrf_key_two_epochs_later() {
+        ExtBuilder::default().build_and_execute(|| {
+            active_gateway_one();
+            let old_vrf = keys(1).vrf.public().0;
+            assert_ok!(rotate(1, 41));
+            assert!(matches!(
+                last_event(),
+                Event::KeysRotationRequested { who: 1, .. }
+            ));
+            assert_noop!(rotate(1, 42), Error::<Test>::RoundAlreadyOpen);
+            run_rotation_round(Verdict::Pass);
+            assert_eq!(
+                last_event_matching(|e| matches!(e, Event::KeysRotated { .. })),
+                Some(Event::KeysRotated {
+                    who: 1,
+                    vrf_from: EpochIndex(2)
+                })
+            );
+            let info = Gateways::<Test>::get(1).unwrap();
+            assert_eq!(
+                info.device_key,
+                DevicePublicKey::Ed25519(keys(41).device.public().0)
+            );
+            assert_eq!(info.network_key, keys(41).network.public().0);
+            assert_eq!(Attestation::vrf_key_for(&1, EpochIndex(1)), Some(old_vrf));
+            assert_eq!(
+                Attestation::vrf_key_for(&1, EpochIndex(2)),
+                Some(keys(41).vrf.public().0)
+            );
+            // The old device key is free again; the old VRF key is not yet.
+            FakeBonds::bond(2);
+            let mut reuse = proven(&keys(2), 2);
+            reuse.device_key = DevicePublicKey::Ed25519(keys(1).device.public().0);
+            reuse.device_proof =
+                DeviceSignature::Ed25519(keys(1).device.sign(&message(KeyRole::Device, 2)).0);
+            assert_ok!(register_with(
+                RuntimeOrigin::signed(2),
+                reuse,
+                HardwareLevel::GatewayHsm,
+                FINGERPRINT
+            ));
+            assert_noop!(rotate(1, 43), Error::<Test>::RotationPending);
+        });
+    }
+
+    #[test]
+    fn a_failed_rotation_keeps_the_old_keys_and_frees_the_new_ones() {
+        ExtBuilder::default().build_and_execute(|| {
+            active_gateway_one();
+            assert_ok!(rotate(1, 41));
+            run_rotation_round(Verdict::Fail);
+            assert!(pallet_events().contains(&Event::KeysRotationDropped { who: 1 }));
+            let info = Gateways::<Test>::get(1).unwrap();
+            assert_eq!(
+                info.device_key,
+                DevicePublicKey::Ed25519(keys(1).device.public().0)
+            );
+            assert!(crate::NextVrfKey::<Test>::get(1).is_none());
+            // The keys it asked for are free for others.
+            assert_ok!(register(2, 41));
+        });
+    }
+
+    #[test]
+    fn rotation_errors_change_nothing() {
+        ExtBuilder::default().build_and_execute(|| {
+            assert_noop!(rotate(1, 41), Error::<Test>::NotRegistered);
+            FakeSnapshots::set(vec![(10, 1), (11, 1), (12, 1)]);
+            assert_ok!(register(1, 1));
+            assert_noop!(rotate(1, 41), Error::<Test>::NotActive);
+            assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+            run_to_block(2);
+            assert_ok!(register(2, 2));
+            // Gateway 2's VRF key, proven by 1, is still 2's.
+            let mut stolen = proven(&keys(41), 1);
+            stolen.vrf_key = keys(2).vrf.public().0;
+            stolen.vrf_proof = keys(2).vrf.sign(&message(KeyRole::Vrf, 1)).0;
+            assert_noop!(
+                Attestation::rotate_keys(RuntimeOrigin::signed(1), Box::new(stolen)),
+                Error::<Test>::KeyInUse
+            );
+            let mut bad = proven(&keys(41), 1);
+            bad.vrf_proof = proven(&keys(41), 2).vrf_proof;
+            assert_noop!(
+                Attestation::rotate_keys(RuntimeOrigin::signed(1), Box::new(bad)),
+                Error::<Test>::InvalidVrfProof
+            );
+            // Keeping a key it already holds is fine.
+            let mut keep = proven(&keys(41), 1);
+            keep.device_key = DevicePublicKey::Ed25519(keys(1).device.public().0);
+            keep.device_proof =
+                DeviceSignature::Ed25519(keys(1).device.sign(&message(KeyRole::Device, 1)).0);
+            assert_ok!(Attestation::rotate_keys(
+                RuntimeOrigin::signed(1),
+                Box::new(keep)
+            ));
         });
     }
 }

@@ -21,6 +21,7 @@ pub trait WeightInfo {
 	fn commit() -> Weight;
 	fn reveal() -> Weight;
 	fn report() -> Weight;
+	fn rotate_keys() -> Weight;
 }
 
 impl WeightInfo for () {
@@ -36,4 +37,5 @@ impl WeightInfo for () {
 	fn commit() -> Weight { Weight::from_parts(50_000_000, 10_000).saturating_add(ParityDbWeight::get().reads_writes(1, 1)) }
 	fn reveal() -> Weight { Weight::from_parts(80_000_000, 10_000).saturating_add(ParityDbWeight::get().reads_writes(1, 1)) }
 	fn report() -> Weight { Weight::from_parts(60_000_000, 10_000).saturating_add(ParityDbWeight::get().reads_writes(6, 6)) }
+	fn rotate_keys() -> Weight { Weight::from_parts(2_000_000_000, 20_000).saturating_add(ParityDbWeight::get().reads_writes(10, 10)) }
 }
