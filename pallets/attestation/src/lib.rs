@@ -265,6 +265,13 @@ pub struct GenesisGateway<AccountId> {
     pub fingerprint: [u8; 32],
 }
 
+/// Prepares what the benchmarks need of the neighbouring pallets.
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkHelper<AccountId>: capsule_pallet_traits::BenchmarkBonds<AccountId> {
+    /// Makes `entries` (account, weight) the snapshot that draws of `epoch` use.
+    fn set_snapshot(epoch: EpochIndex, entries: alloc::vec::Vec<(AccountId, u128)>);
+}
+
 /// The 32 bytes an account contributes to a key proof: its encoding when that is 32 bytes long
 /// (`AccountId32`), else the BLAKE2b-256 of its encoding.
 pub fn account_bytes<AccountId: Encode>(account: &AccountId) -> [u8; 32] {
@@ -366,9 +373,9 @@ pub mod pallet {
 
         type WeightInfo: WeightInfo;
 
-        /// Bonds registrants in the benchmarks.
+        /// Bonds gateways and installs snapshots in the benchmarks.
         #[cfg(feature = "runtime-benchmarks")]
-        type BenchmarkHelper: capsule_pallet_traits::BenchmarkBonds<Self::AccountId>;
+        type BenchmarkHelper: BenchmarkHelper<Self::AccountId>;
     }
 
     /// Why this pallet holds funds.

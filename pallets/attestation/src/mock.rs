@@ -257,6 +257,13 @@ impl capsule_pallet_traits::BenchmarkBonds<u64> for FakeBonds {
     }
 }
 
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper<u64> for FakeBonds {
+    fn set_snapshot(_: EpochIndex, entries: Vec<(u64, u128)>) {
+        FakeSnapshots::set(entries);
+    }
+}
+
 #[derive(Default)]
 pub struct ExtBuilder {
     genesis: pallet_attestation::GenesisConfig<Test>,
