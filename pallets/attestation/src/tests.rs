@@ -879,39 +879,47 @@ mod voting {
 
     /// Runs an audit round about gateway 1 in which members 10, 11, 12 reveal Pass with the
     /// given evidence; returns the round id.
-    fn audit_with(evidence_of: impl Fn(u64) -> [u8; 32]) -> Result<RoundId, Error<Test>> {
-        let now = System::block_number();
-        let round = Attestation::open_round(&1, AttestationPhase::Audit, None, None, None)
-            .expect("no round is open");
-        run_to_block(now + SEED_BLOCKS);
+    /// Takes `round`, opened at the current block, through seeding, then members 10, 11
+    /// and 12 commit and reveal `verdict` with `evidence_of(member)`, then closing. Stops at
+    /// the first refused reveal and returns its error.
+    fn vote_through(
+        round: RoundId,
+        verdict: Verdict,
+        evidence_of: impl Fn(u64) -> [u8; 32],
+    ) -> sp_runtime::DispatchResult {
+        let start = System::block_number();
+        run_to_block(start + SEED_BLOCKS);
         for member in [10, 11, 12] {
             let c = vote_commitment(
                 round,
                 &account_bytes(&member),
-                Verdict::Pass,
+                verdict,
                 &evidence_of(member),
                 &salt(member),
             );
             assert_ok!(Attestation::commit(RuntimeOrigin::signed(member), round, c));
         }
-        run_to_block(now + SEED_BLOCKS + COMMIT_PERIOD + 1);
+        run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + 1);
         for member in [10, 11, 12] {
             Attestation::reveal(
                 RuntimeOrigin::signed(member),
                 round,
-                Verdict::Pass,
+                verdict,
                 evidence_of(member),
                 salt(member),
-            )
-            .map_err(|e| match e {
-                sp_runtime::DispatchError::Module(m) if m.message == Some("EvidenceReplayed") => {
-                    Error::<Test>::EvidenceReplayed
-                }
-                other => panic!("unexpected {other:?}"),
-            })?;
+            )?;
         }
-        run_to_block(now + SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD + 1);
-        Ok(round)
+        run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD + 1);
+        Ok(())
+    }
+
+    /// An audit of gateway 1 with no reporter, every member revealing Pass.
+    fn audit_with(
+        evidence_of: impl Fn(u64) -> [u8; 32],
+    ) -> Result<RoundId, sp_runtime::DispatchError> {
+        let round = Attestation::open_round(&1, AttestationPhase::Audit, None, None, None)
+            .expect("no round is open");
+        vote_through(round, Verdict::Pass, evidence_of).map(|()| round)
     }
 
     #[test]
@@ -925,10 +933,10 @@ mod voting {
             ]);
             assert_eq!(Records::<Test>::get(1).len(), 1);
             // An audit whose evidence repeats the registration round's is refused.
-            assert!(matches!(
+            assert_eq!(
                 audit_with(evidence),
-                Err(Error::<Test>::EvidenceReplayed)
-            ));
+                Err(Error::<Test>::EvidenceReplayed.into())
+            );
             // It closes without supermajority, is drawn again, then goes to root.
             run_to_block(
                 System::block_number() + 2 * (SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD),
@@ -1091,29 +1099,7 @@ mod voting {
             run_to_block(2);
             assert_ok!(Attestation::report(RuntimeOrigin::signed(2), 1, [0xee; 32]));
             let round = RoundOf::<Test>::get(1).unwrap();
-            let start = System::block_number();
-            run_to_block(start + SEED_BLOCKS);
-            for member in [10, 11, 12] {
-                let c = vote_commitment(
-                    round,
-                    &account_bytes(&member),
-                    Verdict::Fail,
-                    &evidence(member),
-                    &salt(member),
-                );
-                assert_ok!(Attestation::commit(RuntimeOrigin::signed(member), round, c));
-            }
-            run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + 1);
-            for member in [10, 11, 12] {
-                assert_ok!(Attestation::reveal(
-                    RuntimeOrigin::signed(member),
-                    round,
-                    Verdict::Fail,
-                    evidence(member),
-                    salt(member)
-                ));
-            }
-            run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD + 1);
+            assert_ok!(vote_through(round, Verdict::Fail, evidence));
             assert_eq!(slashes(), vec![(1, round, Some(2))]);
             assert_eq!(status(1), Some(GatewayStatus::LockedOut));
             assert!(!Attestation::is_active(&1));
@@ -1126,29 +1112,7 @@ mod voting {
     /// `verdict`.
     fn run_rotation_round(verdict: Verdict) {
         let round = RoundOf::<Test>::get(1).unwrap();
-        let start = System::block_number();
-        run_to_block(start + SEED_BLOCKS);
-        for member in [10, 11, 12] {
-            let c = vote_commitment(
-                round,
-                &account_bytes(&member),
-                verdict,
-                &[member as u8 ^ 0x5c; 32],
-                &salt(member),
-            );
-            assert_ok!(Attestation::commit(RuntimeOrigin::signed(member), round, c));
-        }
-        run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + 1);
-        for member in [10, 11, 12] {
-            assert_ok!(Attestation::reveal(
-                RuntimeOrigin::signed(member),
-                round,
-                verdict,
-                [member as u8 ^ 0x5c; 32],
-                salt(member)
-            ));
-        }
-        run_to_block(start + SEED_BLOCKS + COMMIT_PERIOD + REVEAL_PERIOD + 1);
+        assert_ok!(vote_through(round, verdict, |member| [member as u8 ^ 0x5c; 32]));
     }
 
     fn active_gateway_one() {
