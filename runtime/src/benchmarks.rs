@@ -8,4 +8,5 @@ frame_benchmarking::define_benchmarks!(
     [pallet_sudo, Sudo]
     [pallet_deposit, Deposit]
     [pallet_reputation, Reputation]
+    [pallet_attestation, Attestation]
 );

@@ -8,12 +8,16 @@ use sp_consensus_grandpa::AuthorityId as GrandpaId;
 use sp_genesis_builder::{self, PresetId};
 use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
 
-use capsule_primitives::attestation::HardwareLevel;
+use capsule_primitives::{
+    attestation::HardwareLevel, hashing::tagged_blake2_256, keys::DevicePublicKey,
+};
+use codec::Encode;
+use pallet_attestation::GenesisGateway;
 
 use crate::{
-    AccountId, BalancesConfig, ChainParamsConfig, DepositConfig, ReputationConfig,
-    RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig, BABE_GENESIS_EPOCH_CONFIG,
-    DEV_EPOCH_DURATION, UNIT,
+    AccountId, AttestationConfig, BalancesConfig, ChainParamsConfig, DepositConfig,
+    ReputationConfig, RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig,
+    BABE_GENESIS_EPOCH_CONFIG, DEV_EPOCH_DURATION, UNIT,
 };
 
 /// What every well-known development account starts with.
@@ -23,24 +27,37 @@ pub const GENESIS_BOND: u128 = 10_000 * UNIT;
 /// The score each preset validator starts with (a tenth of the ceiling).
 pub const GENESIS_SCORE: u32 = 100_000;
 
-/// A validator of a preset: its account and its session keys.
+/// A validator of a preset: its account, its session keys and, as a genesis gateway, its
+/// software device, VRF and network keys (dev and local chains only).
 struct Validator {
     account: AccountId,
     keys: SessionKeys,
+    gateway: GenesisGateway<AccountId>,
 }
 
-fn validator(sr: Sr25519Keyring, ed: Ed25519Keyring) -> Validator {
+fn validator(sr: Sr25519Keyring, ed: Ed25519Keyring, network: Ed25519Keyring) -> Validator {
+    let account = sr.to_account_id();
     Validator {
-        account: sr.to_account_id(),
+        account: account.clone(),
         keys: SessionKeys {
             babe: BabeId::from(sr.public()),
             grandpa: GrandpaId::from(ed.public()),
+        },
+        gateway: GenesisGateway {
+            account: account.clone(),
+            device_key: DevicePublicKey::Ed25519(ed.public().0).encode(),
+            vrf_key: sr.public().0,
+            network_key: network.public().0,
+            level: HardwareLevel::Software,
+            fingerprint: tagged_blake2_256(b"capsule/dev-fingerprint", account.as_ref()),
         },
     }
 }
 
 fn genesis(validators: Vec<Validator>, root: AccountId, endowed: Vec<AccountId>) -> Value {
     let gateways: Vec<AccountId> = validators.iter().map(|v| v.account.clone()).collect();
+    let genesis_gateways: Vec<GenesisGateway<AccountId>> =
+        validators.iter().map(|v| v.gateway.clone()).collect();
     build_struct_json_patch!(RuntimeGenesisConfig {
         chain_params: ChainParamsConfig {
             epoch_duration: DEV_EPOCH_DURATION
@@ -79,13 +96,20 @@ fn genesis(validators: Vec<Validator>, root: AccountId, endowed: Vec<AccountId>)
                 .collect::<Vec<_>>(),
             allow_software_level: true,
         },
+        attestation: AttestationConfig {
+            gateways: genesis_gateways
+        },
     })
 }
 
 /// One validator (Alice), Alice is root, the well-known accounts are endowed.
 pub fn development_config_genesis() -> Value {
     genesis(
-        vec![validator(Sr25519Keyring::Alice, Ed25519Keyring::Alice)],
+        vec![validator(
+            Sr25519Keyring::Alice,
+            Ed25519Keyring::Alice,
+            Ed25519Keyring::AliceStash,
+        )],
         Sr25519Keyring::Alice.to_account_id(),
         Sr25519Keyring::well_known()
             .map(|k| k.to_account_id())
@@ -97,10 +121,26 @@ pub fn development_config_genesis() -> Value {
 pub fn local_config_genesis() -> Value {
     genesis(
         vec![
-            validator(Sr25519Keyring::Alice, Ed25519Keyring::Alice),
-            validator(Sr25519Keyring::Bob, Ed25519Keyring::Bob),
-            validator(Sr25519Keyring::Charlie, Ed25519Keyring::Charlie),
-            validator(Sr25519Keyring::Dave, Ed25519Keyring::Dave),
+            validator(
+                Sr25519Keyring::Alice,
+                Ed25519Keyring::Alice,
+                Ed25519Keyring::AliceStash,
+            ),
+            validator(
+                Sr25519Keyring::Bob,
+                Ed25519Keyring::Bob,
+                Ed25519Keyring::BobStash,
+            ),
+            validator(
+                Sr25519Keyring::Charlie,
+                Ed25519Keyring::Charlie,
+                Ed25519Keyring::CharlieStash,
+            ),
+            validator(
+                Sr25519Keyring::Dave,
+                Ed25519Keyring::Dave,
+                Ed25519Keyring::DaveStash,
+            ),
         ],
         Sr25519Keyring::Alice.to_account_id(),
         Sr25519Keyring::well_known()

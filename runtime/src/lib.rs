@@ -230,4 +230,8 @@ mod runtime {
     // After Babe, so the epoch index it reads in `on_initialize` is the new one.
     #[runtime::pallet_index(10)]
     pub type Reputation = pallet_reputation;
+
+    // After Babe (this block's VRF output) and Reputation (this epoch's snapshot).
+    #[runtime::pallet_index(11)]
+    pub type Attestation = pallet_attestation;
 }

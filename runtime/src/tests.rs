@@ -2,7 +2,8 @@
 //! the hooks and calls leave room in a block.
 use crate::{
     configs::{RuntimeBlockWeights, MAX_GATEWAYS},
-    genesis_config_presets, Deposit, Reputation, Runtime, RuntimeGenesisConfig, System,
+    genesis_config_presets, Attestation, Deposit, Reputation, Runtime, RuntimeGenesisConfig,
+    System,
 };
 use frame_support::{dispatch::DispatchClass, traits::fungible::Inspect, weights::Weight};
 use pallet_deposit::WeightInfo as _;
@@ -52,6 +53,12 @@ fn presets_bond_and_score_their_validators_and_endow_the_treasury() {
             );
             let treasury = Deposit::treasury_account();
             assert!(pallet_balances::Pallet::<Runtime>::balance(&treasury) > 0);
+            assert_eq!(
+                <Attestation as capsule_pallet_traits::GatewayRegistry<_>>::active_gateways().len(),
+                validators,
+                "the preset validators are Active gateways"
+            );
+            Attestation::do_try_state().expect("attestation invariants hold at genesis");
             Deposit::do_try_state().expect("deposit invariants hold at genesis");
             Reputation::do_try_state().expect("reputation invariants hold at genesis");
         });

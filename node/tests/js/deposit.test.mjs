@@ -1,12 +1,11 @@
 // Bonds through the deposit pallet and reads what the chain holds: the balance hold, the ledger,
-// the genesis bonds and scores, the treasury. (The epoch snapshot's contents are checked once the
-// attestation pallet supplies real gateways.)
+// the genesis bonds, scores and gateways, the treasury, and the epoch snapshot.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Keyring } from '@polkadot/keyring';
 import { stringToU8a, u8aConcat } from '@polkadot/util';
 import { encodeAddress } from '@polkadot/util-crypto';
-import { connect, submitAndFinalize, waitForBlocks, UNIT, TIMEOUT } from './common.mjs';
+import { connect, submitAndFinalize, UNIT, TIMEOUT } from './common.mjs';
 
 let api;
 let keyring;
@@ -25,7 +24,7 @@ function eventsOf(events, section, method) {
   return events.filter(({ event }) => event.section === section && event.method === method).map(({ event }) => event);
 }
 
-test('genesis bonds and scores Alice, and endows the treasury', TIMEOUT, async () => {
+test('genesis bonds, scores and activates Alice, endows the treasury, and snapshots her', TIMEOUT, async () => {
   const alice = keyring.addFromUri('//Alice');
   const minimum = api.consts.deposit.minimumBond.toBigInt();
   assert.equal(minimum, 1_000n * UNIT);
@@ -43,9 +42,21 @@ test('genesis bonds and scores Alice, and endows the treasury', TIMEOUT, async (
   const { data } = await api.query.system.account(treasury);
   assert.ok(data.free.toBigInt() >= api.consts.balances.existentialDeposit.toBigInt(), 'the treasury exists');
 
-  // Epoch snapshots are taken from the first block on (empty until gateways register).
-  const epochs = await waitForBlocks(api, () => api.query.reputation.snapshotEpochs(), (e) => e.length >= 2, 5);
-  assert.deepEqual(epochs.map((e) => e.toNumber()).slice(0, 2), [0, 1]);
+  // Alice is a genesis gateway, Active, so the epoch snapshots (taken from the first block on)
+  // list her with weight score x bond.
+  const gateway = (await api.query.attestation.gateways(alice.address)).unwrap();
+  assert.equal(gateway.status.toString(), 'Active');
+  const active = (await api.query.attestation.activeGateways()).map(([account]) => account.toString());
+  assert.ok(active.includes(alice.address));
+  const epoch = (await api.query.babe.epochIndex()).toNumber();
+  const snapshot = (await api.query.reputation.snapshots(epoch)).unwrap();
+  const entries = [...snapshot.members];
+  const entry = entries.find((e) => e.account.toString() === alice.address);
+  assert.ok(entry, 'Alice is in the current epoch\'s snapshot');
+  assert.equal(entry.level.toString(), 'Software');
+  assert.equal(entry.weight.toBigInt(), 100_000n * 10_000n * UNIT);
+  const sum = entries.reduce((total, e) => total + e.weight.toBigInt(), 0n);
+  assert.equal(snapshot.totalWeight.toBigInt(), sum);
 });
 
 test('bond holds the amount, unbond schedules it, early withdrawal is refused', TIMEOUT, async () => {

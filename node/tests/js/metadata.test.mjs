@@ -11,7 +11,7 @@ test('runtime identifies itself and serves metadata with our pallets', TIMEOUT, 
   const version = api.runtimeVersion;
   assert.equal(version.specName.toString(), 'capsule');
   const pallets = api.runtimeMetadata.asLatest.pallets.map((p) => p.name.toString());
-  for (const name of ['System', 'Timestamp', 'Session', 'Babe', 'Grandpa', 'Balances', 'TransactionPayment', 'Sudo', 'Deposit', 'Reputation']) {
+  for (const name of ['System', 'Timestamp', 'Session', 'Babe', 'Grandpa', 'Balances', 'TransactionPayment', 'Sudo', 'Deposit', 'Reputation', 'Attestation']) {
     assert.ok(pallets.includes(name), `metadata lacks ${name}: ${pallets}`);
   }
   assert.ok(api.tx.balances.transferKeepAlive, 'balances.transferKeepAlive is callable');

@@ -37,13 +37,18 @@ fn filler_info<T: Config>(index: u32, status: GatewayStatus) -> GatewayInfo<Bloc
 }
 
 /// Fills the registry with `count` Active gateways.
-fn fill_active<T: Config>(count: u32) {
-    for index in 0..count {
-        let who: T::AccountId = account("filler", index, 0);
-        Pallet::<T>::insert_gateway(&who, filler_info::<T>(index, GatewayStatus::Pending))
-            .expect("within bounds");
-        Pallet::<T>::activate(&who).expect("within bounds");
-    }
+fn fill_active<T: Config>(count: u32) -> alloc::vec::Vec<T::AccountId> {
+    // Genesis may have registered gateways already: fill up to `count` in all.
+    let present = GatewayCount::<T>::get();
+    (present..count.max(present))
+        .map(|index| {
+            let who: T::AccountId = account("filler", index, 0);
+            Pallet::<T>::insert_gateway(&who, filler_info::<T>(index, GatewayStatus::Pending))
+                .expect("within bounds");
+            Pallet::<T>::activate(&who).expect("within bounds");
+            who
+        })
+        .collect()
 }
 
 /// Keys for `who`, each with a valid proof: a P-256 device key, keystore-made VRF and network
@@ -91,12 +96,10 @@ fn fund<T: Config>(who: &T::AccountId) {
     T::Currency::set_balance(who, T::Currency::balance(who).saturating_add(extra));
 }
 
-/// `count` Active, bonded gateways, all in the current epoch's snapshot with weight 1.
+/// Active, bonded gateways up to `count` in the registry, all in the current epoch's snapshot
+/// with weight 1.
 fn committee_pool<T: Config>(count: u32) -> alloc::vec::Vec<T::AccountId> {
-    fill_active::<T>(count);
-    let pool: alloc::vec::Vec<T::AccountId> = (0..count)
-        .map(|index| account("filler", index, 0))
-        .collect();
+    let pool = fill_active::<T>(count);
     for member in &pool {
         T::BenchmarkHelper::bond(member);
     }
@@ -185,7 +188,7 @@ mod benchmarks {
 
     #[benchmark]
     fn register() {
-        fill_active::<T>(T::MaxGateways::get().saturating_sub(1));
+        let _ = fill_active::<T>(T::MaxGateways::get().saturating_sub(1));
         let who: T::AccountId = whitelisted_caller();
         T::BenchmarkHelper::bond(&who);
         fund::<T>(&who);
@@ -205,8 +208,9 @@ mod benchmarks {
 
     #[benchmark]
     fn deregister() {
-        fill_active::<T>(T::MaxGateways::get());
-        let who: T::AccountId = account("filler", T::MaxGateways::get().saturating_sub(1), 0);
+        let who = fill_active::<T>(T::MaxGateways::get())
+            .pop()
+            .expect("room for one at least");
         #[extrinsic_call]
         _(RawOrigin::Signed(who.clone()));
         assert!(!Gateways::<T>::contains_key(&who));
@@ -214,7 +218,7 @@ mod benchmarks {
 
     #[benchmark]
     fn force_activate() -> Result<(), BenchmarkError> {
-        fill_active::<T>(T::MaxGateways::get().saturating_sub(1));
+        let _ = fill_active::<T>(T::MaxGateways::get().saturating_sub(1));
         let who: T::AccountId = account("pending", 0, 0);
         Pallet::<T>::insert_gateway(&who, filler_info::<T>(u32::MAX, GatewayStatus::Pending))?;
         let origin =
@@ -255,7 +259,7 @@ mod benchmarks {
 
     #[benchmark]
     fn read_active_gateways() {
-        fill_active::<T>(T::MaxGateways::get());
+        let _ = fill_active::<T>(T::MaxGateways::get());
         #[block]
         {
             let _ = <Pallet<T> as GatewayRegistry<_>>::active_gateways();
@@ -264,8 +268,9 @@ mod benchmarks {
 
     #[benchmark]
     fn suspend() {
-        fill_active::<T>(T::MaxGateways::get());
-        let who: T::AccountId = account("filler", T::MaxGateways::get().saturating_sub(1), 0);
+        let who = fill_active::<T>(T::MaxGateways::get())
+            .pop()
+            .expect("room for one at least");
         #[block]
         {
             Pallet::<T>::suspend(&who, SuspensionReason::BondBelowMinimum);

@@ -268,8 +268,8 @@ pub struct GenesisGateway<AccountId> {
 /// Prepares what the benchmarks need of the neighbouring pallets.
 #[cfg(feature = "runtime-benchmarks")]
 pub trait BenchmarkHelper<AccountId>: capsule_pallet_traits::BenchmarkBonds<AccountId> {
-    /// Makes `entries` (account, weight) the snapshot that draws of `epoch` use.
-    fn set_snapshot(epoch: EpochIndex, entries: alloc::vec::Vec<(AccountId, u128)>);
+    /// Makes `members` (account, weight) the snapshot that draws of `epoch` use.
+    fn set_snapshot(epoch: EpochIndex, members: alloc::vec::Vec<(AccountId, u128)>);
 }
 
 /// The 32 bytes an account contributes to a key proof: its encoding when that is 32 bytes long
@@ -659,7 +659,7 @@ pub mod pallet {
             }
             for encoded in &self.golden {
                 let measurement = GoldenMeasurement::decode(&mut &encoded[..])
-                    .expect("genesis: golden entries are SCALE-encoded GoldenMeasurements");
+                    .expect("genesis: golden members are SCALE-encoded GoldenMeasurements");
                 Pallet::<T>::insert_golden(measurement)
                     .expect("genesis: golden measurements are distinct, well formed, bounded");
             }
@@ -1106,7 +1106,7 @@ impl<T: Config> Pallet<T> {
         };
         let seed = round_seed(id, &RecentRandomness::<T>::get());
         let candidates: alloc::vec::Vec<(T::AccountId, u128)> = T::Snapshots::snapshot(round.epoch)
-            .map(|snapshot| snapshot.entries.into_inner())
+            .map(|snapshot| snapshot.members.into_inner())
             .unwrap_or_default()
             .into_iter()
             .filter(|entry| {

@@ -147,8 +147,8 @@ impl BondInspect<u64> for FakeBonds {
 /// The reputation pallet's epoch snapshot (one, whatever the epoch).
 pub struct FakeSnapshots;
 impl FakeSnapshots {
-    pub fn set(entries: Vec<(u64, u128)>) {
-        SNAPSHOT.with(|s| *s.borrow_mut() = entries);
+    pub fn set(members: Vec<(u64, u128)>) {
+        SNAPSHOT.with(|s| *s.borrow_mut() = members);
     }
     pub fn make_ineligible(who: u64) {
         INELIGIBLE.with(|i| i.borrow_mut().insert(who));
@@ -160,7 +160,7 @@ impl EpochSnapshots<u64> for FakeSnapshots {
         EpochIndex(0)
     }
     fn snapshot(epoch: EpochIndex) -> Option<EpochSnapshot<u64, ConstU32<16>>> {
-        let entries: Vec<SnapshotEntry<u64>> = SNAPSHOT
+        let members: Vec<SnapshotEntry<u64>> = SNAPSHOT
             .with(|s| s.borrow().clone())
             .into_iter()
             .map(|(account, weight)| SnapshotEntry {
@@ -169,10 +169,10 @@ impl EpochSnapshots<u64> for FakeSnapshots {
                 weight,
             })
             .collect();
-        let total_weight = entries.iter().map(|e| e.weight).sum();
+        let total_weight = members.iter().map(|e| e.weight).sum();
         Some(EpochSnapshot {
             epoch,
-            entries: BoundedVec::truncate_from(entries),
+            members: BoundedVec::truncate_from(members),
             total_weight,
         })
     }
@@ -259,8 +259,8 @@ impl capsule_pallet_traits::BenchmarkBonds<u64> for FakeBonds {
 
 #[cfg(feature = "runtime-benchmarks")]
 impl crate::BenchmarkHelper<u64> for FakeBonds {
-    fn set_snapshot(_: EpochIndex, entries: Vec<(u64, u128)>) {
-        FakeSnapshots::set(entries);
+    fn set_snapshot(_: EpochIndex, members: Vec<(u64, u128)>) {
+        FakeSnapshots::set(members);
     }
 }
 

@@ -61,7 +61,7 @@ mod benchmarks {
                 epoch,
                 EpochSnapshot {
                     epoch: *epoch,
-                    entries: BoundedVec::new(),
+                    members: BoundedVec::new(),
                     total_weight: 0,
                 },
             );
@@ -73,7 +73,7 @@ mod benchmarks {
             Pallet::<T>::store_snapshots(EpochIndex(0), gateways);
         }
         let stored = Snapshots::<T>::get(EpochIndex(1)).expect("stored");
-        assert_eq!(stored.entries.len() as u32, n);
+        assert_eq!(stored.members.len() as u32, n);
     }
 
     #[benchmark]

@@ -394,7 +394,7 @@ impl<T: Config> Pallet<T> {
         epoch: EpochIndex,
         gateways: alloc::vec::Vec<(T::AccountId, HardwareLevel)>,
     ) -> SnapshotOf<T> {
-        let mut entries = BoundedVec::new();
+        let mut members = BoundedVec::new();
         let mut total_weight: u128 = 0;
         for (account, registered_level) in gateways {
             let rep = Reputations::<T>::get(&account).unwrap_or_default();
@@ -406,7 +406,7 @@ impl<T: Config> Pallet<T> {
             if weight == 0 {
                 continue;
             }
-            if entries
+            if members
                 .try_push(SnapshotEntry {
                     account,
                     level,
@@ -421,7 +421,7 @@ impl<T: Config> Pallet<T> {
         }
         EpochSnapshot {
             epoch,
-            entries,
+            members,
             total_weight,
         }
     }
@@ -442,7 +442,7 @@ impl<T: Config> Pallet<T> {
         }
         Self::deposit_event(Event::SnapshotTaken {
             epoch: next,
-            gateways: snapshot.entries.len() as u32,
+            gateways: snapshot.members.len() as u32,
             total_weight: snapshot.total_weight,
         });
         Self::keep(&mut epochs, snapshot);
@@ -490,7 +490,7 @@ impl<T: Config> Pallet<T> {
                 TryRuntimeError::Other("a snapshot is misfiled")
             );
             let sum = snapshot
-                .entries
+                .members
                 .iter()
                 .fold(0u128, |sum, entry| sum.saturating_add(entry.weight));
             ensure!(
@@ -498,7 +498,7 @@ impl<T: Config> Pallet<T> {
                 TryRuntimeError::Other("a snapshot total is off")
             );
             ensure!(
-                snapshot.entries.iter().all(|entry| entry.weight > 0),
+                snapshot.members.iter().all(|entry| entry.weight > 0),
                 TryRuntimeError::Other("a snapshot lists a zero weight")
             );
         }

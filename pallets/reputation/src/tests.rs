@@ -220,7 +220,7 @@ fn the_first_block_snapshots_the_current_and_the_next_epoch() {
             run_to_block(2);
             let snapshot = Reputation::snapshot(EpochIndex(1)).expect("next epoch's snapshot");
             assert_eq!(
-                snapshot.entries.into_inner(),
+                snapshot.members.into_inner(),
                 vec![
                     SnapshotEntry {
                         account: 1,
@@ -302,9 +302,9 @@ fn snapshots_follow_the_registry_and_the_level_proven() {
             assert_ok!(Reputation::set_hardware_level(&1, HpcTpm));
             assert_ok!(Reputation::set_hardware_level(&2, GatewayHsm));
             run_to_block(2);
-            let entries = Reputation::snapshot(EpochIndex(1)).unwrap().entries;
+            let members = Reputation::snapshot(EpochIndex(1)).unwrap().members;
             assert_eq!(
-                entries
+                members
                     .iter()
                     .map(|e| (e.account, e.level, e.weight))
                     .collect::<Vec<_>>(),
@@ -314,9 +314,9 @@ fn snapshots_follow_the_registry_and_the_level_proven() {
             // A suspended gateway leaves the registry and the next snapshot.
             FakeRegistry::set(vec![(2, HpcTpm)]);
             start_epoch(1);
-            let entries = Reputation::snapshot(EpochIndex(2)).unwrap().entries;
+            let members = Reputation::snapshot(EpochIndex(2)).unwrap().members;
             assert_eq!(
-                entries.iter().map(|e| e.account).collect::<Vec<_>>(),
+                members.iter().map(|e| e.account).collect::<Vec<_>>(),
                 vec![2]
             );
             // A failed round leaves the fixed snapshots alone but makes the gateway ineligible
@@ -326,13 +326,13 @@ fn snapshots_follow_the_registry_and_the_level_proven() {
             Reputation::round_failed(&2);
             assert!(!Reputation::is_eligible(&2));
             assert_eq!(
-                Reputation::snapshot(EpochIndex(2)).unwrap().entries.len(),
+                Reputation::snapshot(EpochIndex(2)).unwrap().members.len(),
                 1
             );
             start_epoch(2);
             assert!(Reputation::snapshot(EpochIndex(3))
                 .unwrap()
-                .entries
+                .members
                 .is_empty());
         });
 }
@@ -375,8 +375,8 @@ fn a_full_registry_fits_and_weights_saturate_at_the_type_limits() {
         FakeRegistry::set(gateways);
         run_to_block(2);
         let snapshot = Reputation::snapshot(EpochIndex(1)).unwrap();
-        assert_eq!(snapshot.entries.len() as u32, MAX_GATEWAYS);
-        assert!(snapshot.entries.iter().all(|e| e.weight == u128::MAX));
+        assert_eq!(snapshot.members.len() as u32, MAX_GATEWAYS);
+        assert!(snapshot.members.iter().all(|e| e.weight == u128::MAX));
         assert_eq!(snapshot.total_weight, u128::MAX);
     });
 }

@@ -93,15 +93,15 @@ pub struct EpochSnapshot<
     /// The epoch whose draws use this snapshot.
     pub epoch: EpochIndex,
     /// Gateways with a non-zero weight, in the registry's order.
-    pub entries: BoundedVec<SnapshotEntry<AccountId>, MaxGateways>,
-    /// The sum of the entries' weights (saturating).
+    pub members: BoundedVec<SnapshotEntry<AccountId>, MaxGateways>,
+    /// The sum of the members' weights (saturating).
     pub total_weight: u128,
 }
 
 /// Read access to the epoch snapshots.
 ///
 /// Weights are fixed for two epochs, but a gateway that fails a round, falls below the minimum
-/// bond or leaves the Active set must not be drawn meanwhile: draws skip entries for which
+/// bond or leaves the Active set must not be drawn meanwhile: draws skip members for which
 /// [`EpochSnapshots::is_eligible`] is false. Only a few snapshots are kept, so a round or task
 /// copies what it needs (its committee, its executor) when it draws. Keys are not in the
 /// snapshot: the registry keeps a rotated key pending until two epochs later.

@@ -1,5 +1,5 @@
 //! Pallet configurations of the runtime.
-use capsule_pallet_traits::{EpochIndex, NoGateways};
+use capsule_pallet_traits::EpochIndex;
 use frame_support::{
     derive_impl,
     dispatch::DispatchClass,
@@ -17,10 +17,10 @@ use sp_runtime::{traits::One, Perbill};
 use sp_version::RuntimeVersion;
 
 use super::{
-    AccountId, Babe, Balance, Balances, Block, BlockNumber, Deposit, Hash, Nonce, PalletInfo,
-    Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin,
-    RuntimeTask, SessionKeys, System, DAYS, EXISTENTIAL_DEPOSIT, HOURS, MILLISECS_PER_BLOCK,
-    MINUTES, SLOT_DURATION, SS58_PREFIX, UNIT, VERSION,
+    AccountId, Attestation, Babe, Balance, Balances, Block, BlockNumber, Deposit, Hash, Nonce,
+    PalletInfo, Reputation, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
+    RuntimeHoldReason, RuntimeOrigin, RuntimeTask, SessionKeys, System, DAYS, EXISTENTIAL_DEPOSIT,
+    HOURS, MILLISECS_PER_BLOCK, MINUTES, SLOT_DURATION, SS58_PREFIX, UNIT, VERSION,
 };
 
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -175,8 +175,8 @@ impl pallet_deposit::Config for Runtime {
     type SlashRecordRetention = ConstU32<DAYS>;
     type MaxSlashesPerBlock = ConstU32<16>;
     // The attestation and task-market pallets take these over when they land.
-    type WithdrawalGuard = ();
-    type OnBondBelowMinimum = ();
+    type WithdrawalGuard = Attestation;
+    type OnBondBelowMinimum = Attestation;
     type WeightInfo = pallet_deposit::weights::SubstrateWeight<Runtime>;
 }
 
@@ -189,8 +189,7 @@ impl Get<EpochIndex> for BabeEpochIndex {
 }
 
 impl pallet_reputation::Config for Runtime {
-    // The attestation pallet's registry replaces this when it lands.
-    type Registry = NoGateways<ConstU32<MAX_GATEWAYS>>;
+    type Registry = Attestation;
     type Bonds = Deposit;
     type CurrentEpoch = BabeEpochIndex;
     type MaxScore = ConstU32<1_000_000>;
@@ -217,5 +216,72 @@ impl capsule_pallet_traits::BenchmarkBonds<AccountId> for BondForBenchmarks {
         Balances::set_balance(who, amount.saturating_mul(2));
         let origin = RuntimeOrigin::signed(who.clone());
         Deposit::bond(origin, amount).expect("funded with twice the bond");
+    }
+}
+
+parameter_types! {
+    pub const VerifierFee: Balance = UNIT;
+    pub const FailSlash: Perbill = Perbill::from_percent(10);
+}
+
+/// This block's BABE VRF output (every block has one: primary and secondary VRF slots).
+pub struct BabeBlockRandomness;
+impl Get<Option<[u8; 32]>> for BabeBlockRandomness {
+    fn get() -> Option<[u8; 32]> {
+        pallet_babe::AuthorVrfRandomness::<Runtime>::get()
+    }
+}
+
+impl pallet_attestation::Config for Runtime {
+    type Currency = Balances;
+    type RuntimeHoldReason = RuntimeHoldReason;
+    type VerifierFee = VerifierFee;
+    type Bonds = Deposit;
+    type Reputation = Reputation;
+    type MaxGateways = ConstU32<MAX_GATEWAYS>;
+    type MaxGoldenPerKind = ConstU32<16>;
+    type GovernanceOrigin = frame_system::EnsureRoot<AccountId>;
+    type Snapshots = Reputation;
+    type BlockRandomness = BabeBlockRandomness;
+    type SeedBlocks = ConstU32<3>;
+    type CommitteeSize = ConstU32<5>;
+    type MaxCommittee = ConstU32<10>;
+    type MaxRoundsPerBlock = ConstU32<4>;
+    // 30 s to commit and 30 s to reveal: two rounds (a re-draw) fit LONGEST_ROUND.
+    type CommitPeriod = ConstU32<10>;
+    type RevealPeriod = ConstU32<10>;
+    type MinSlashCommittee = ConstU32<3>;
+    type FailSlash = FailSlash;
+    // The task-market takes this over when it lands.
+    type OnRoundClosed = ();
+    type MaxRecordsPerGateway = ConstU32<16>;
+    type WeightInfo = pallet_attestation::weights::SubstrateWeight<Runtime>;
+    #[cfg(feature = "runtime-benchmarks")]
+    type BenchmarkHelper = BondForBenchmarks;
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_attestation::BenchmarkHelper<AccountId> for BondForBenchmarks {
+    fn set_snapshot(epoch: EpochIndex, members: alloc::vec::Vec<(AccountId, u128)>) {
+        use capsule_pallet_traits::{EpochSnapshot, HardwareLevel, SnapshotEntry};
+        let total_weight = members
+            .iter()
+            .fold(0u128, |sum, (_, w)| sum.saturating_add(*w));
+        let members = members
+            .into_iter()
+            .map(|(account, weight)| SnapshotEntry {
+                account,
+                level: HardwareLevel::HpcTpm,
+                weight,
+            })
+            .collect::<alloc::vec::Vec<_>>();
+        pallet_reputation::Snapshots::<Runtime>::insert(
+            epoch,
+            EpochSnapshot {
+                epoch,
+                members: frame_support::BoundedVec::truncate_from(members),
+                total_weight,
+            },
+        );
     }
 }
