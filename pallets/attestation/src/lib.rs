@@ -1159,13 +1159,15 @@ impl<T: Config> Pallet<T> {
 
     /// The verdict a supermajority of `round`'s committee has revealed so far, if any.
     fn outcome_of(round: &Round<T>) -> Option<Verdict> {
-        tally::supermajority(
-            round
-                .votes
-                .iter()
-                .filter_map(|vote| vote.reveal.map(|(verdict, _)| verdict)),
-            round.committee.len() as u32,
-        )
+        tally::supermajority(Self::revealed(round), round.committee.len() as u32)
+    }
+
+    /// The verdicts `round`'s members have revealed.
+    fn revealed(round: &Round<T>) -> impl Iterator<Item = Verdict> + '_ {
+        round
+            .votes
+            .iter()
+            .filter_map(|vote| vote.reveal.map(|(verdict, _)| verdict))
     }
 
     /// Closes `id` after its reveal deadline: settles the subject, counts every member's vote,
@@ -1175,28 +1177,14 @@ impl<T: Config> Pallet<T> {
         let Some(mut round) = Rounds::<T>::get(id) else {
             return;
         };
-        let outcome = Self::outcome_of(&round);
+        let committee = round.committee.len() as u32;
+        let (passes, fails) = tally::count(Self::revealed(&round));
+        let outcome = tally::decide(passes, fails, committee);
         Self::pay_revealers(id, &mut round);
-        let revealers: alloc::vec::Vec<T::AccountId> = round
-            .committee
-            .iter()
-            .zip(round.votes.iter())
-            .filter(|(_, vote)| vote.reveal.is_some())
-            .map(|(member, _)| member.clone())
-            .collect();
         if outcome.is_none() && round.attempt == 0 && Self::reopen(id, &mut round, now) {
             return;
         }
         Self::release_fees(&round);
-        let committee = round.committee.len() as u32;
-        let count = |wanted| {
-            round
-                .votes
-                .iter()
-                .filter(|vote| vote.reveal.is_some_and(|(v, _)| v == wanted))
-                .count() as u32
-        };
-        let (passes, fails) = (count(Verdict::Pass), count(Verdict::Fail));
         for (member, vote) in round.committee.iter().zip(round.votes.iter()) {
             let alignment = match (vote.reveal, outcome) {
                 (None, _) => VoteAlignment::Absent,
@@ -1229,10 +1217,17 @@ impl<T: Config> Pallet<T> {
         }
         Rounds::<T>::remove(id);
         RoundOf::<T>::remove(&subject);
-        let task_revealers: &[T::AccountId] = if round.fee_payer.is_none() {
-            &revealers
+        // Rounds about a task hold no fees: the task-market pays their revealers.
+        let task_revealers: alloc::vec::Vec<T::AccountId> = if round.fee_payer.is_none() {
+            round
+                .committee
+                .iter()
+                .zip(round.votes.iter())
+                .filter(|(_, vote)| vote.reveal.is_some())
+                .map(|(member, _)| member.clone())
+                .collect()
         } else {
-            &[]
+            alloc::vec::Vec::new()
         };
         T::OnRoundClosed::on_round_closed(
             id,
@@ -1240,7 +1235,7 @@ impl<T: Config> Pallet<T> {
             round.phase,
             round.task,
             outcome,
-            task_revealers,
+            &task_revealers,
         );
         let record = ClosedRecord::<T> {
             round: id,
@@ -1417,7 +1412,10 @@ impl<T: Config> Pallet<T> {
     /// The genesis block's hash, which key proofs sign.
     pub fn genesis_hash() -> [u8; 32] {
         let hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
-        account_bytes(&hash)
+        // A 32-byte hash on every chain of ours; any other length is hashed down to 32.
+        hash.as_ref()
+            .try_into()
+            .unwrap_or_else(|_| blake2_256(hash.as_ref()))
     }
 
     fn key_ids(info: &GatewayInfo<BlockNumberFor<T>>) -> [(KeyRole, alloc::vec::Vec<u8>); 3] {

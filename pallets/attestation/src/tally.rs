@@ -6,18 +6,27 @@ pub fn quorum(committee: u32) -> u32 {
     committee.saturating_mul(2).saturating_add(2) / 3
 }
 
+/// How many reveals said Pass and how many said Fail.
+pub fn count(reveals: impl IntoIterator<Item = Verdict>) -> (u32, u32) {
+    reveals
+        .into_iter()
+        .fold((0, 0), |(pass, fail), verdict| match verdict {
+            Verdict::Pass => (pass.saturating_add(1), fail),
+            Verdict::Fail => (pass, fail.saturating_add(1)),
+        })
+}
+
 /// The verdict a supermajority of the committee revealed, if any.
 pub fn supermajority(
     reveals: impl IntoIterator<Item = Verdict>,
     committee: u32,
 ) -> Option<Verdict> {
-    let (mut pass, mut fail) = (0u32, 0u32);
-    for verdict in reveals {
-        match verdict {
-            Verdict::Pass => pass = pass.saturating_add(1),
-            Verdict::Fail => fail = fail.saturating_add(1),
-        }
-    }
+    let (pass, fail) = count(reveals);
+    decide(pass, fail, committee)
+}
+
+/// The verdict `pass` and `fail` matching reveals decide in a committee of `committee`, if any.
+pub fn decide(pass: u32, fail: u32, committee: u32) -> Option<Verdict> {
     let needed = quorum(committee);
     if pass >= needed {
         Some(Verdict::Pass)

@@ -297,25 +297,28 @@ impl<T: Config> Pallet<T> {
     /// level's multiplier. (A snapshot uses the lower of this level and the registry's.)
     pub fn effective_score(who: &T::AccountId) -> u32 {
         let rep = Reputations::<T>::get(who).unwrap_or_default();
-        Self::score_at_level(rep, rep.level)
+        let now = frame_system::Pallet::<T>::block_number();
+        Self::score_at_level(rep, rep.level, now, SoftwareLevelAllowed::<T>::get())
     }
 
-    fn score_at_level(mut rep: Reputation<BlockNumberFor<T>>, level: HardwareLevel) -> u32 {
-        let now = frame_system::Pallet::<T>::block_number();
+    /// `rep`'s score at `now` with `level`'s multiplier; zero while locked.
+    fn score_at_level(
+        mut rep: Reputation<BlockNumberFor<T>>,
+        level: HardwareLevel,
+        now: BlockNumberFor<T>,
+        software_allowed: bool,
+    ) -> u32 {
         if now < rep.locked_until {
             return 0;
         }
         Self::decay(&mut rep, now);
-        rep.score.saturating_mul(Self::level_multiplier(level))
+        rep.score
+            .saturating_mul(multiplier(level, software_allowed))
     }
 
-    /// How much a level multiplies the score.
+    /// How much a level multiplies the score on this chain.
     pub fn level_multiplier(level: HardwareLevel) -> u32 {
-        match level {
-            HardwareLevel::Software => u32::from(SoftwareLevelAllowed::<T>::get()),
-            HardwareLevel::GatewayHsm => 2,
-            HardwareLevel::HpcTpm => 4,
-        }
+        multiplier(level, SoftwareLevelAllowed::<T>::get())
     }
 
     /// Brings `rep` to `now`: one multiplication by `DecayPerPeriod` per whole period passed
@@ -396,11 +399,14 @@ impl<T: Config> Pallet<T> {
     ) -> SnapshotOf<T> {
         let mut members = BoundedVec::new();
         let mut total_weight: u128 = 0;
+        // Read once for the whole list.
+        let now = frame_system::Pallet::<T>::block_number();
+        let software_allowed = SoftwareLevelAllowed::<T>::get();
         for (account, registered_level) in gateways {
             let rep = Reputations::<T>::get(&account).unwrap_or_default();
             // Never more than either the registry's level or the level a round proved.
             let level = registered_level.min(rep.level);
-            let score = Self::score_at_level(rep, level);
+            let score = Self::score_at_level(rep, level, now, software_allowed);
             let bond: u128 = T::Bonds::bonded(&account).into();
             let weight = u128::from(score).saturating_mul(bond);
             if weight == 0 {
@@ -503,6 +509,15 @@ impl<T: Config> Pallet<T> {
             );
         }
         Ok(())
+    }
+}
+
+/// How much `level` multiplies a score (Software counts only where the chain allows it).
+fn multiplier(level: HardwareLevel, software_allowed: bool) -> u32 {
+    match level {
+        HardwareLevel::Software => u32::from(software_allowed),
+        HardwareLevel::GatewayHsm => 2,
+        HardwareLevel::HpcTpm => 4,
     }
 }
 

@@ -199,21 +199,6 @@ pub trait GatewayRegistry<AccountId> {
     fn active_gateways_weight() -> Weight;
 }
 
-/// A registry with no gateways: what a chain without the attestation pallet has.
-pub struct NoGateways<MaxGateways>(core::marker::PhantomData<MaxGateways>);
-impl<AccountId, MaxGateways: Get<u32>> GatewayRegistry<AccountId> for NoGateways<MaxGateways> {
-    type MaxGateways = MaxGateways;
-    fn active_gateways() -> BoundedVec<(AccountId, HardwareLevel), MaxGateways> {
-        BoundedVec::new()
-    }
-    fn is_active(_: &AccountId) -> bool {
-        false
-    }
-    fn active_gateways_weight() -> Weight {
-        Weight::zero()
-    }
-}
-
 /// Why an account may not withdraw its unbonded deposit yet.
 #[derive(
     Clone,
@@ -391,12 +376,5 @@ mod tests {
         Listeners::on_bond_below_minimum(&7);
         assert_eq!(NOTIFIED.with(|n| n.borrow().clone()), vec![(0, 7), (1, 7)]);
         assert_eq!(Listeners::notify_weight(), Weight::from_parts(200, 0));
-    }
-
-    #[test]
-    fn no_gateways_lists_none() {
-        use frame_support::traits::ConstU32;
-        let list = <NoGateways<ConstU32<8>> as GatewayRegistry<u64>>::active_gateways();
-        assert!(list.is_empty());
     }
 }
