@@ -47,6 +47,17 @@ pub fn development_chain_spec() -> Result<ChainSpec, String> {
     )
 }
 
+/// One validator (Alice) and three genesis gateways (Alice, Bob, Charlie): enough for a
+/// committee whose Fail slashes, on one machine.
+pub fn dev_committee_chain_spec() -> Result<ChainSpec, String> {
+    from_preset(
+        "Capsule Development (committee of three)",
+        "capsule_dev_committee",
+        ChainType::Development,
+        capsule_runtime::genesis_config_presets::DEV_COMMITTEE_PRESET,
+    )
+}
+
 /// Four validators (Alice, Bob, Charlie, Dave), for zombienet and multi-process tests.
 pub fn local_chain_spec() -> Result<ChainSpec, String> {
     from_preset(

@@ -35,10 +35,11 @@ impl SubstrateCli for Cli {
     fn load_spec(&self, id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
         Ok(match id {
             "dev" => Box::new(chain_spec::development_chain_spec()?),
+            "dev-committee" => Box::new(chain_spec::dev_committee_chain_spec()?),
             "" | "local" => Box::new(chain_spec::local_chain_spec()?),
             path => Box::new(
                 chain_spec::ChainSpec::from_json_file(std::path::PathBuf::from(path)).map_err(
-                    |e| format!("{path} is neither `dev`, `local` nor a chain spec file: {e}"),
+                    |e| format!("{path} is neither `dev`, `dev-committee`, `local` nor a chain spec file: {e}"),
                 )?,
             ),
         })

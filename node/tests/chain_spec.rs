@@ -1,5 +1,6 @@
-//! The chain specs the node ships: `dev` (one validator) and `local` (four), both with 10-slot
-//! epochs fixed at genesis and the token properties apps display.
+//! The chain specs the node ships: `dev` (one validator), `dev-committee` (one validator, three
+//! genesis gateways) and `local` (four), all with 10-slot epochs fixed at genesis and the token
+//! properties apps display.
 use std::process::Command;
 
 fn export(chain: &str) -> serde_json::Value {
@@ -48,6 +49,22 @@ fn dev_has_one_validator_and_token_properties() {
 }
 
 #[test]
+fn dev_committee_has_one_validator_and_three_genesis_gateways() {
+    let spec = export("dev-committee");
+    assert_eq!(spec["id"], "capsule_dev_committee");
+    assert_eq!(
+        patch(&spec)["session"]["keys"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        patch(&spec)["attestation"]["gateways"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+}
+
+#[test]
 fn an_unknown_chain_is_a_clear_error() {
     let output = Command::new(env!("CARGO_BIN_EXE_capsule-node"))
         .args(["export-chain-spec", "--chain", "/nonexistent/spec.json"])
@@ -56,7 +73,7 @@ fn an_unknown_chain_is_a_clear_error() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("neither `dev`, `local` nor a chain spec file"),
+        stderr.contains("neither `dev`, `dev-committee`, `local` nor a chain spec file"),
         "{stderr}"
     );
 }

@@ -15,8 +15,8 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-    AccountId, Babe, Balance, Block, Executive, Grandpa, InherentDataExt, Nonce, Runtime,
-    RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment,
+    AccountId, Attestation, Babe, Balance, Block, BlockNumber, Executive, Grandpa, InherentDataExt,
+    Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment,
     BABE_GENESIS_EPOCH_CONFIG, VERSION,
 };
 
@@ -221,6 +221,27 @@ impl_runtime_apis! {
 
         fn query_length_to_fee(length: u32) -> Balance {
             TransactionPayment::length_to_fee(length)
+        }
+    }
+
+    impl pallet_attestation_runtime_api::AttestationApi<Block, AccountId, BlockNumber> for Runtime {
+        fn open_rounds(
+            from: capsule_primitives::ids::RoundId,
+            limit: u32,
+        ) -> Vec<pallet_attestation::RoundView<AccountId, BlockNumber>> {
+            Attestation::open_rounds(from, limit)
+        }
+
+        fn rounds_of_member(
+            member: AccountId,
+        ) -> Vec<pallet_attestation::RoundView<AccountId, BlockNumber>> {
+            Attestation::rounds_of_member(&member)
+        }
+
+        fn golden_measurements(
+            kind: Option<capsule_primitives::golden::GoldenKind>,
+        ) -> Vec<(capsule_primitives::golden::GoldenId, capsule_primitives::golden::GoldenMeasurement)> {
+            Attestation::golden_measurements(kind)
         }
     }
 

@@ -1,5 +1,6 @@
-//! Named genesis configurations: `development` (one validator, Alice) and `local_testnet`
-//! (Alice, Bob, Charlie and Dave). Both use short epochs so tests see epoch changes quickly.
+//! Named genesis configurations: `development` (one validator, Alice), `dev_committee` (one
+//! validator, three genesis gateways: a committee that may slash) and `local_testnet` (Alice,
+//! Bob, Charlie and Dave). All use short epochs so tests see epoch changes quickly.
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use serde_json::Value;
@@ -27,11 +28,14 @@ pub const GENESIS_BOND: u128 = 10_000 * UNIT;
 /// The score each preset validator starts with (a tenth of the ceiling).
 pub const GENESIS_SCORE: u32 = 100_000;
 
-/// A validator of a preset: its account, its session keys and, as a genesis gateway, its
-/// software device, VRF and network keys (dev and local chains only).
+/// The name of the preset with one validator and `MinSlashCommittee` (three) genesis gateways.
+pub const DEV_COMMITTEE_PRESET: &str = "dev_committee";
+
+/// A genesis gateway of a preset, bonded and scored, with its software device, VRF and network
+/// keys (dev and local chains only), and its session keys if it also validates.
 struct Validator {
     account: AccountId,
-    keys: SessionKeys,
+    keys: Option<SessionKeys>,
     gateway: GenesisGateway<AccountId>,
 }
 
@@ -39,10 +43,10 @@ fn validator(sr: Sr25519Keyring, ed: Ed25519Keyring, network: Ed25519Keyring) ->
     let account = sr.to_account_id();
     Validator {
         account: account.clone(),
-        keys: SessionKeys {
+        keys: Some(SessionKeys {
             babe: BabeId::from(sr.public()),
             grandpa: GrandpaId::from(ed.public()),
-        },
+        }),
         gateway: GenesisGateway {
             account: account.clone(),
             device_key: DevicePublicKey::Ed25519(ed.public().0).encode(),
@@ -74,7 +78,7 @@ fn genesis(validators: Vec<Validator>, root: AccountId, endowed: Vec<AccountId>)
         session: SessionConfig {
             keys: validators
                 .into_iter()
-                .map(|v| (v.account.clone(), v.account, v.keys))
+                .filter_map(|v| Some((v.account.clone(), v.account, v.keys?)))
                 .collect::<Vec<_>>(),
         },
         sudo: SudoConfig { key: Some(root) },
@@ -110,6 +114,42 @@ pub fn development_config_genesis() -> Value {
             Ed25519Keyring::Alice,
             Ed25519Keyring::AliceStash,
         )],
+        Sr25519Keyring::Alice.to_account_id(),
+        Sr25519Keyring::well_known()
+            .map(|k| k.to_account_id())
+            .collect(),
+    )
+}
+
+/// A genesis gateway that does not validate.
+fn gateway_only(sr: Sr25519Keyring, ed: Ed25519Keyring, network: Ed25519Keyring) -> Validator {
+    Validator {
+        keys: None,
+        ..validator(sr, ed, network)
+    }
+}
+
+/// One validator (Alice) and three genesis gateways (Alice, Bob, Charlie): as many as
+/// `MinSlashCommittee`, so a registration round's Fail slashes. Alice is root.
+pub fn dev_committee_config_genesis() -> Value {
+    genesis(
+        vec![
+            validator(
+                Sr25519Keyring::Alice,
+                Ed25519Keyring::Alice,
+                Ed25519Keyring::AliceStash,
+            ),
+            gateway_only(
+                Sr25519Keyring::Bob,
+                Ed25519Keyring::Bob,
+                Ed25519Keyring::BobStash,
+            ),
+            gateway_only(
+                Sr25519Keyring::Charlie,
+                Ed25519Keyring::Charlie,
+                Ed25519Keyring::CharlieStash,
+            ),
+        ],
         Sr25519Keyring::Alice.to_account_id(),
         Sr25519Keyring::well_known()
             .map(|k| k.to_account_id())
@@ -154,6 +194,7 @@ pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
     let patch = match id.as_ref() {
         sp_genesis_builder::DEV_RUNTIME_PRESET => development_config_genesis(),
         sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_config_genesis(),
+        DEV_COMMITTEE_PRESET => dev_committee_config_genesis(),
         _ => return None,
     };
     serde_json::to_vec(&patch).ok()
@@ -164,5 +205,6 @@ pub fn preset_names() -> Vec<PresetId> {
     vec![
         PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
         PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+        PresetId::from(DEV_COMMITTEE_PRESET),
     ]
 }

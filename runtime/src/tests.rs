@@ -33,10 +33,12 @@ fn preset_state(patch: Value) -> sp_io::TestExternalities {
 }
 
 #[test]
-fn presets_bond_and_score_their_validators_and_endow_the_treasury() {
-    for (patch, validators) in [
-        (genesis_config_presets::development_config_genesis(), 1),
-        (genesis_config_presets::local_config_genesis(), 4),
+fn presets_bond_and_score_their_gateways_and_endow_the_treasury() {
+    // (preset, genesis gateways, of which validators)
+    for (patch, validators, authorities) in [
+        (genesis_config_presets::development_config_genesis(), 1, 1),
+        (genesis_config_presets::dev_committee_config_genesis(), 3, 1),
+        (genesis_config_presets::local_config_genesis(), 4, 4),
     ] {
         preset_state(patch).execute_with(|| {
             System::set_block_number(1);
@@ -56,7 +58,11 @@ fn presets_bond_and_score_their_validators_and_endow_the_treasury() {
             assert_eq!(
                 <Attestation as capsule_pallet_traits::GatewayRegistry<_>>::active_gateways().len(),
                 validators,
-                "the preset validators are Active gateways"
+                "the preset gateways are Active"
+            );
+            assert_eq!(
+                pallet_session::Validators::<Runtime>::get().len(),
+                authorities
             );
             Attestation::do_try_state().expect("attestation invariants hold at genesis");
             Deposit::do_try_state().expect("deposit invariants hold at genesis");

@@ -76,6 +76,18 @@ test('a registration round passes and the gateway becomes Active with a record',
   assert.deepEqual(state.committee.map((m) => m.toString()), [alice.address]);
   assert.ok(state.seed.isSome, 'the round has its seed');
 
+  // The verifier service's view of the same round, through the runtime API.
+  const open = await api.call.attestationApi.openRounds(round, 10);
+  assert.equal(open.length, 1);
+  assert.equal(open[0].id.toNumber(), round);
+  assert.equal(open[0].subject.toString(), dave.address);
+  assert.equal(open[0].seed.toHex(), state.seed.toHex());
+  assert.ok(open[0].status.isVoting);
+  const mine = await api.call.attestationApi.roundsOfMember(alice.address);
+  assert.deepEqual(mine.map((r) => r.id.toNumber()), [round]);
+  assert.deepEqual(mine[0].committee.map((m) => m.toString()), [alice.address]);
+  assert.equal((await api.call.attestationApi.roundsOfMember(dave.address)).length, 0);
+
   const evidence = blake2AsU8a('alice evidence for dave', 256);
   const salt = blake2AsU8a('alice salt', 256);
   await submitAndFinalize(api, api.tx.attestation.commit(round, voteCommitment(round, alice.address, 0, evidence, salt)), alice);
@@ -95,7 +107,23 @@ test('a registration round passes and the gateway becomes Active with a record',
   assert.equal(records[0].outcome.toString(), 'Passed');
   assert.equal(records[0].phase.toString(), 'Registration');
   assert.deepEqual(records[0].evidence.map((e) => e.toHex()), [api.createType('H256', evidence).toHex()]);
+  assert.equal((await api.call.attestationApi.openRounds(round, 10)).length, 0, 'a closed round is not listed');
   // Alice earned her verifier fee; Dave's reputation rose.
   const reputation = (await api.query.reputation.reputations(dave.address)).unwrap();
   assert.ok(reputation.score.toNumber() > 0);
+});
+
+test('root approves a golden measurement and the runtime API lists it by kind', async () => {
+  const alice = keyring.addFromUri('//Alice');
+  const image = blake2AsU8a('hpc boot image', 256);
+  const before = await api.call.attestationApi.goldenMeasurements(null);
+  await submitAndFinalize(api, api.tx.sudo.sudo(api.tx.attestation.addGolden({ HpcBootImage: image })), alice);
+  const all = await api.call.attestationApi.goldenMeasurements(null);
+  assert.equal(all.length, before.length + 1);
+  const images = await api.call.attestationApi.goldenMeasurements('HpcBootImage');
+  assert.equal(images.length, 1);
+  const [, measurement] = images[0];
+  assert.ok(measurement.isHpcBootImage);
+  assert.equal(measurement.asHpcBootImage.toHex(), api.createType('H256', image).toHex());
+  assert.equal((await api.call.attestationApi.goldenMeasurements('TpmEkCaRoot')).length, 0);
 });

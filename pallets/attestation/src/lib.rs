@@ -1,9 +1,8 @@
 //! # Attestation pallet
 //!
-//! The heart of the chain: who the gateways are, what their machines must measure, and (next)
-//! the rounds in which a random committee of gateways decides whether one of them passed.
+//! The heart of the chain: who the gateways are, what their machines must measure, and the
+//! rounds in which a random committee of gateways decides whether one of them passed.
 //!
-//! This first part holds:
 //! - the **registry**: [`Pallet::register`] records a gateway's device key (ECDSA P-256,
 //!   ECDSA secp256k1 or Ed25519), its sr25519 VRF key and its libp2p Ed25519 network key, each
 //!   proven by a signature over a domain tag, the genesis hash and the account
@@ -13,6 +12,12 @@
 //!   it). Statuses: Pending, Active, Suspended, LockedOut.
 //! - the **golden measurements** root approves ([`Pallet::add_golden`], [`Pallet::retire_golden`]),
 //!   bounded per kind.
+//! - **rounds** (registration, pre-task, post-task, audit): seeded from the BABE VRF outputs of
+//!   the blocks after their opening, a committee drawn by weight from the epoch snapshot
+//!   ([`sampling`]), commit-reveal voting decided by a two-thirds supermajority ([`tally`]),
+//!   closed in `on_initialize` with fees, reputation, slashing and a bounded record per gateway.
+//! - the **views** the runtime API (`pallet-attestation-runtime-api`) serves:
+//!   [`Pallet::open_rounds`], [`Pallet::rounds_of_member`], [`Pallet::golden_measurements`].
 //! - the coupling with the deposit and reputation pallets: it is their
 //!   [`GatewayRegistry`] and [`WithdrawalGuard`], and suspends a gateway whose bond falls below
 //!   the minimum ([`OnBondBelowMinimum`]).
@@ -149,6 +154,27 @@ pub struct ClosedRecord<T: Config> {
     pub session_keys: Option<HpcSessionKeys>,
     pub task: Option<TaskId>,
     pub closed_at: BlockNumberFor<T>,
+}
+
+/// An open round as the runtime API shows it to the gateways' verifier services: everything a
+/// member needs to vote (seed, committee, deadlines, its own vote so far), nothing it must not
+/// see (the held fees).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct RoundView<AccountId, BlockNumber> {
+    pub id: RoundId,
+    pub subject: AccountId,
+    pub phase: AttestationPhase,
+    pub task: Option<TaskId>,
+    pub reporter: Option<AccountId>,
+    pub opened_at: BlockNumber,
+    pub epoch: EpochIndex,
+    pub status: RoundStatus<BlockNumber>,
+    pub seed: Option<[u8; 32]>,
+    pub committee: alloc::vec::Vec<AccountId>,
+    /// The committee's votes, seat by seat (same order as `committee`).
+    pub votes: alloc::vec::Vec<MemberVote>,
+    pub attempt: u8,
+    pub session_keys: Option<HpcSessionKeys>,
 }
 
 /// Where a gateway stands.
@@ -1595,6 +1621,67 @@ impl<T: Config> Pallet<T> {
             );
         }
         Ok(())
+    }
+}
+
+/// What the runtime API (`pallet-attestation-runtime-api`) answers. Not bound by block weight,
+/// but bounded all the same: rounds are capped per block and live for a bounded number of blocks
+/// (except those awaiting root), golden measurements are capped per kind.
+impl<T: Config> Pallet<T> {
+    /// The open rounds with ids from `from` on, at most `limit` of them, by id.
+    pub fn open_rounds(
+        from: RoundId,
+        limit: u32,
+    ) -> alloc::vec::Vec<RoundView<T::AccountId, BlockNumberFor<T>>> {
+        // Only open rounds are stored, so this walks the rounds alive, not every id ever used.
+        let mut views: alloc::vec::Vec<_> = Rounds::<T>::iter()
+            .filter(|(id, _)| *id >= from)
+            .map(|(id, round)| Self::view(id, round))
+            .collect();
+        views.sort_by_key(|view| view.id);
+        views.truncate(limit as usize);
+        views
+    }
+
+    /// The open rounds on whose committee `member` sits, by id.
+    pub fn rounds_of_member(
+        member: &T::AccountId,
+    ) -> alloc::vec::Vec<RoundView<T::AccountId, BlockNumberFor<T>>> {
+        let mut views: alloc::vec::Vec<_> = Rounds::<T>::iter()
+            .filter(|(_, round)| round.committee.contains(member))
+            .map(|(id, round)| Self::view(id, round))
+            .collect();
+        views.sort_by_key(|view| view.id);
+        views
+    }
+
+    /// The golden measurements in force, of one kind or of all, by id.
+    pub fn golden_measurements(
+        kind: Option<GoldenKind>,
+    ) -> alloc::vec::Vec<(GoldenId, GoldenMeasurement)> {
+        let mut golden: alloc::vec::Vec<_> = Golden::<T>::iter()
+            .filter(|(_, measurement)| kind.is_none_or(|kind| measurement.kind() == kind))
+            .collect();
+        golden.sort_by_key(|(id, _)| *id);
+        golden
+    }
+
+    fn view(id: RoundId, round: Round<T>) -> RoundView<T::AccountId, BlockNumberFor<T>> {
+        RoundView {
+            id,
+            subject: round.subject,
+            phase: round.phase,
+            task: round.task,
+            reporter: round.reporter,
+            opened_at: round.opened_at,
+            epoch: round.epoch,
+            status: round.status,
+            seed: round.seed,
+            committee: round.committee.into_inner(),
+            votes: round.votes.into_inner(),
+            attempt: round.attempt,
+            session_keys: round.session_keys,
+        }
     }
 }
 

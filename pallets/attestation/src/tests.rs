@@ -1229,3 +1229,98 @@ mod voting {
         });
     }
 }
+
+mod runtime_api_views {
+    use super::*;
+    use crate::RoundView;
+
+    #[test]
+    fn open_rounds_pages_by_id_and_drops_closed_rounds() {
+        ExtBuilder::default().build_and_execute(|| {
+            FakeSnapshots::set(vec![(10, 1), (11, 1), (12, 1), (13, 1), (14, 1), (15, 1)]);
+            // Two rounds per block in the mock.
+            assert_ok!(register(1, 1));
+            assert_ok!(register(2, 2));
+            run_to_block(2);
+            assert_ok!(register(3, 3));
+            let ids = |views: Vec<RoundView<u64, u64>>| -> Vec<u64> {
+                views.iter().map(|view| view.id.0).collect()
+            };
+            assert_eq!(ids(Attestation::open_rounds(RoundId(0), 10)), vec![0, 1, 2]);
+            assert_eq!(ids(Attestation::open_rounds(RoundId(1), 1)), vec![1]);
+            assert_eq!(
+                ids(Attestation::open_rounds(RoundId(3), 10)),
+                Vec::<u64>::new()
+            );
+
+            let view = &Attestation::open_rounds(RoundId(0), 1)[0];
+            assert_eq!(view.subject, 1);
+            assert_eq!(view.phase, AttestationPhase::Registration);
+            assert_eq!(
+                view.status,
+                RoundStatus::AwaitingSeed {
+                    due: 1 + SEED_BLOCKS
+                }
+            );
+            assert!(view.seed.is_none() && view.committee.is_empty());
+
+            run_to_block(2 + SEED_BLOCKS);
+            let round = Rounds::<Test>::get(RoundId(1)).unwrap();
+            let view = &Attestation::open_rounds(RoundId(1), 1)[0];
+            assert_eq!(view.seed, round.seed);
+            assert!(view.seed.is_some());
+            assert_eq!(view.committee, round.committee.to_vec());
+            assert_eq!(view.votes.len(), view.committee.len());
+
+            // Each member sees exactly the rounds it sits on.
+            for member in 10..=15 {
+                let expected: Vec<u64> = (0..3)
+                    .filter(|id| {
+                        Rounds::<Test>::get(RoundId(*id))
+                            .unwrap()
+                            .committee
+                            .contains(&member)
+                    })
+                    .collect();
+                assert_eq!(ids(Attestation::rounds_of_member(&member)), expected);
+            }
+            assert!(Attestation::rounds_of_member(&1).is_empty());
+
+            // Root settles round 0 (activating its subject): it is no longer listed.
+            assert_ok!(Attestation::force_activate(RuntimeOrigin::root(), 1));
+            assert_eq!(ids(Attestation::open_rounds(RoundId(0), 10)), vec![1, 2]);
+        });
+    }
+
+    #[test]
+    fn golden_measurements_are_listed_by_kind() {
+        ExtBuilder::default().build_and_execute(|| {
+            let os = |byte| GoldenMeasurement::GatewayOs(MeasurementDigest([byte; 32]));
+            let policy = pcr_policy(vec![(0, [9; 32])]);
+            assert!(Attestation::golden_measurements(None).is_empty());
+            for measurement in [os(1), os(2), policy.clone()] {
+                assert_ok!(Attestation::add_golden(RuntimeOrigin::root(), measurement));
+            }
+            let mut all = vec![
+                (os(1).id(), os(1)),
+                (os(2).id(), os(2)),
+                (policy.id(), policy.clone()),
+            ];
+            all.sort_by_key(|(id, _)| *id);
+            assert_eq!(Attestation::golden_measurements(None), all);
+            assert_eq!(
+                Attestation::golden_measurements(Some(GoldenKind::HpcPcrPolicy)),
+                vec![(policy.id(), policy)]
+            );
+            assert_ok!(Attestation::retire_golden(
+                RuntimeOrigin::root(),
+                os(1).id()
+            ));
+            assert_eq!(
+                Attestation::golden_measurements(Some(GoldenKind::GatewayOs)),
+                vec![(os(2).id(), os(2))]
+            );
+            assert!(Attestation::golden_measurements(Some(GoldenKind::TpmEkCaRoot)).is_empty());
+        });
+    }
+}
