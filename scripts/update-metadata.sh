@@ -11,6 +11,7 @@ cargo build --release --locked -p capsule-node
 node_bin="$CARGO_TARGET_DIR/release/capsule-node"
 out=offchain-workers/chain-client/metadata/capsule.scale
 base=$(mktemp -d)
+pid=
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$base"' EXIT
 "$node_bin" --dev --base-path "$base" --rpc-port 0 --prometheus-port 0 --no-mdns --no-telemetry \
   --listen-addr /ip4/127.0.0.1/tcp/0 2> "$base/node.log" &
@@ -30,15 +31,24 @@ addr, out = sys.argv[1], sys.argv[2]
 body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "state_call",
                    "params": ["Metadata_metadata_at_version", "0x10000000"]}).encode()
 req = urllib.request.Request(f"http://{addr}", body, {"Content-Type": "application/json"})
-raw = bytes.fromhex(json.load(urllib.request.urlopen(req))["result"][2:])
+answer = json.load(urllib.request.urlopen(req))
+if "error" in answer:
+    sys.exit(f"state_call failed: {answer['error']}")
+raw = bytes.fromhex(answer["result"][2:])
 if raw[0] != 1:
     sys.exit("the node offers no metadata V16")
+# SCALE compact length: modes 0/1/2 are 1/2/4 bytes with the value in the upper bits; mode 3
+# is a byte ((n - 4) << 2 | 3) followed by n little-endian bytes.
 mode = raw[1] & 3
-skip = {0: 1, 1: 2, 2: 4}.get(mode)
-if skip is None:
-    skip = 1 + ((raw[1] >> 2) + 4)
+if mode == 3:
+    skip = 1 + (raw[1] >> 2) + 4
+    length = int.from_bytes(raw[2:skip + 1], "little")
+else:
+    skip = {0: 1, 1: 2, 2: 4}[mode]
+    length = int.from_bytes(raw[1:1 + skip], "little") >> 2
 metadata = raw[1 + skip:]
-assert metadata[:4] == b"meta", "not a metadata blob"
+if len(metadata) != length or metadata[:4] != b"meta":
+    sys.exit("the node's answer is not one metadata blob")
 open(out, "wb").write(metadata)
 print(f"wrote {out}: {len(metadata)} bytes")
 PY

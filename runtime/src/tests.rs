@@ -5,7 +5,11 @@ use crate::{
     genesis_config_presets, Attestation, Deposit, Reputation, Runtime, RuntimeGenesisConfig,
     System,
 };
-use frame_support::{dispatch::DispatchClass, traits::fungible::Inspect, weights::Weight};
+use frame_support::{
+    dispatch::DispatchClass,
+    traits::{fungible::Inspect, Get},
+    weights::Weight,
+};
 use pallet_deposit::WeightInfo as _;
 use pallet_reputation::WeightInfo as _;
 use serde_json::Value;
@@ -69,6 +73,24 @@ fn presets_bond_and_score_their_gateways_and_endow_the_treasury() {
             Reputation::do_try_state().expect("reputation invariants hold at genesis");
         });
     }
+}
+
+#[test]
+fn dev_committee_has_enough_genesis_gateways_for_a_slashing_committee() {
+    preset_state(genesis_config_presets::dev_committee_config_genesis()).execute_with(|| {
+        let gateways =
+            <Attestation as capsule_pallet_traits::GatewayRegistry<_>>::active_gateways().len();
+        let min = <Runtime as pallet_attestation::Config>::MinSlashCommittee::get();
+        assert!(
+            gateways as u32 >= min,
+            "{gateways} genesis gateways, MinSlashCommittee {min}"
+        );
+        let committee = <Runtime as pallet_attestation::Config>::CommitteeSize::get();
+        assert!(
+            gateways as u32 <= committee,
+            "every genesis gateway sits on the committee"
+        );
+    });
 }
 
 #[test]

@@ -17,7 +17,12 @@ use capsule_primitives::{
     ids::RoundId,
     keys::{DevicePublicKey, DeviceSignature, FingerprintRoot},
 };
-use codec::{Decode, Encode};
+use codec::{DecodeAll, Encode};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use subxt::{OnlineClient, PolkadotConfig};
 use tracing::{debug, info_span, Instrument};
 
@@ -54,18 +59,43 @@ pub enum ChainError {
     Connect {
         url: String,
         #[source]
-        source: subxt::error::OnlineClientError,
+        source: Box<subxt::error::OnlineClientError>,
     },
+    /// `ws://` and `http://` are refused except on loopback: the gateway talks to its own node.
+    #[error("{url} is neither loopback nor TLS; use wss:// for a remote node, or run the node on this machine (ws://127.0.0.1)")]
+    InsecureUrl { url: String },
     /// The node runs a runtime whose calls or types differ from the ones this client was built
     /// for.
     #[error("the node's runtime does not match this client's metadata; run scripts/update-metadata.sh against it and rebuild")]
     MetadataMismatch,
-    /// A transaction was rejected by the pool or failed in its block.
-    #[error("{call} failed: {reason}")]
-    Transaction { call: &'static str, reason: String },
+    /// The runtime ran the call and refused it with one of our pallets' errors (or another
+    /// pallet's): the typed error, decoded from the node's metadata.
+    #[error("{call} was refused: {error:?}; {}", advice(.error))]
+    Refused {
+        call: &'static str,
+        error: Box<chain::Error>,
+    },
+    /// The transaction failed otherwise: rejected by the pool (bad nonce, no funds for fees),
+    /// dropped, or failed with a non-pallet dispatch error (bad origin, token errors).
+    #[error("{call} failed: {source}")]
+    Transaction {
+        call: &'static str,
+        #[source]
+        source: Box<subxt::Error>,
+    },
+    /// The transaction succeeded but its block lacks the event it must emit.
+    #[error("{call} succeeded without its {event} event; the runtime and this client disagree")]
+    MissingEvent {
+        call: &'static str,
+        event: &'static str,
+    },
     /// A read (storage, runtime API, blocks) failed.
-    #[error("reading the chain failed: {0}")]
-    Read(String),
+    #[error("reading {what} failed: {source}")]
+    Read {
+        what: &'static str,
+        #[source]
+        source: Box<subxt::Error>,
+    },
     /// Our type and the runtime's disagree on an encoding.
     #[error("{what} does not encode as the runtime's type: {source}")]
     Encoding {
@@ -75,13 +105,36 @@ pub enum ChainError {
     },
 }
 
-fn read_error(error: impl std::fmt::Display) -> ChainError {
-    ChainError::Read(error.to_string())
+/// What to do about a refusal, for the errors a gateway meets while voting and registering.
+fn advice(error: &chain::Error) -> &'static str {
+    use attestation_types::pallet::Error as Attestation;
+    match error {
+        chain::Error::Attestation(error) => match error {
+            Attestation::NotInCommitPhase => "the round is not taking commitments: it is not seeded yet, or its commit period is over",
+            Attestation::NotInRevealPhase => "reveals are taken only after the commit period and until the reveal deadline",
+            Attestation::NotAMember => "this account is not on the round's committee (see rounds_of_member)",
+            Attestation::AlreadyCommitted | Attestation::AlreadyRevealed => "this member has already voted in this round",
+            Attestation::RevealMismatch => "reveal exactly the verdict, evidence and salt that were committed",
+            Attestation::InsufficientBond => "bond at least the minimum first (deposit.bond)",
+            Attestation::UnknownRound => "the round has closed or never existed (see open_rounds)",
+            _ => "see the attestation pallet's documentation of this error",
+        },
+        _ => "see the pallet's documentation of this error",
+    }
 }
 
-/// Re-encodes `value` as the runtime's generated type of the same shape.
-fn recode<A: Encode, B: Decode>(what: &'static str, value: &A) -> Result<B, ChainError> {
-    B::decode(&mut &value.encode()[..]).map_err(|source| ChainError::Encoding { what, source })
+/// Wraps a read failure.
+fn read(what: &'static str) -> impl FnOnce(subxt::Error) -> ChainError {
+    move |source| ChainError::Read {
+        what,
+        source: Box::new(source),
+    }
+}
+
+/// Re-encodes `value` as the runtime's generated type of the same shape; every byte must be
+/// used, so a field one side lacks is an error, not a silent truncation.
+fn recode<A: Encode, B: DecodeAll>(what: &'static str, value: &A) -> Result<B, ChainError> {
+    B::decode_all(&mut &value.encode()[..]).map_err(|source| ChainError::Encoding { what, source })
 }
 
 /// The keys a gateway registers, each with its proof of possession over
@@ -100,23 +153,43 @@ pub struct GatewayKeys {
     pub network_proof: [u8; 64],
 }
 
+/// Held while one of a signer's transactions is in flight.
+type SignerLock = Arc<tokio::sync::Mutex<()>>;
+
 /// A connection to one capsule node.
+///
+/// Reads are at the newest finalized block: off-chain code acts on finalized state only
+/// (ARCHITECTURE, "On chain"). Each transaction is signed with the nonce of that state and
+/// awaited until finalized, so one signer has one transaction in flight at a time: this client
+/// queues a signer's later transactions behind it (different signers run concurrently).
 #[derive(Clone)]
 pub struct ChainClient {
     api: OnlineClient<PolkadotConfig>,
+    in_flight: Arc<Mutex<HashMap<[u8; 32], SignerLock>>>,
 }
 
 impl ChainClient {
-    /// Connects to the node at `url` (`ws://127.0.0.1:9944`) and checks that its runtime matches.
+    /// Connects to the node at `url` (`ws://127.0.0.1:9944`, or `wss://` for a remote node) and
+    /// checks that its runtime matches this client.
     pub async fn connect(url: &str) -> Result<Self, ChainError> {
         let api = OnlineClient::<PolkadotConfig>::from_url(url)
             .await
-            .map_err(|source| ChainError::Connect {
-                url: url.to_string(),
-                source,
+            .map_err(|source| match source {
+                subxt::error::OnlineClientError::RpcError(subxt::rpcs::Error::InsecureUrl(_)) => {
+                    ChainError::InsecureUrl {
+                        url: url.to_string(),
+                    }
+                }
+                source => ChainError::Connect {
+                    url: url.to_string(),
+                    source: Box::new(source),
+                },
             })?;
-        let client = Self { api };
-        let at = client.api.at_current_block().await.map_err(read_error)?;
+        let client = Self {
+            api,
+            in_flight: Arc::default(),
+        };
+        let at = client.at_finalized().await?;
         if !chain::is_codegen_valid_for(at.metadata_ref()) {
             return Err(ChainError::MetadataMismatch);
         }
@@ -133,25 +206,69 @@ impl ChainClient {
         self.api.genesis_hash().0
     }
 
+    async fn at_finalized(
+        &self,
+    ) -> Result<
+        subxt::client::ClientAtBlock<
+            PolkadotConfig,
+            subxt::client::OnlineClientAtBlockImpl<PolkadotConfig>,
+        >,
+        ChainError,
+    > {
+        self.api
+            .at_current_block()
+            .await
+            .map_err(|e| read("the finalized block")(e.into()))
+    }
+
     /// The number of the newest finalized block.
     pub async fn finalized_number(&self) -> Result<u32, ChainError> {
-        let at = self.api.at_current_block().await.map_err(read_error)?;
-        u32::try_from(at.block_number()).map_err(read_error)
+        let at = self.at_finalized().await?;
+        Ok(block_number(at.block_number()))
+    }
+
+    /// Waits until a block numbered at least `number` is finalized, and returns its number.
+    pub async fn wait_for_finalized(&self, number: u32) -> Result<u32, ChainError> {
+        self.wait_for(self.api.stream_blocks().await, number).await
     }
 
     /// Waits until a best block numbered at least `number` is imported, and returns its number.
-    pub async fn wait_for_best_block(&self, number: u32) -> Result<u32, ChainError> {
-        let mut blocks = self.api.stream_best_blocks().await.map_err(read_error)?;
+    pub async fn wait_for_best(&self, number: u32) -> Result<u32, ChainError> {
+        self.wait_for(self.api.stream_best_blocks().await, number)
+            .await
+    }
+
+    async fn wait_for(
+        &self,
+        blocks: Result<subxt::client::Blocks<PolkadotConfig>, subxt::error::BlocksError>,
+        number: u32,
+    ) -> Result<u32, ChainError> {
+        let mut blocks = blocks.map_err(|e| read("the block subscription")(e.into()))?;
         while let Some(block) = blocks.next().await {
-            let block = block.map_err(read_error)?;
-            let seen = u32::try_from(block.number()).map_err(read_error)?;
+            let seen = block_number(
+                block
+                    .map_err(|e| read("the block subscription")(e.into()))?
+                    .number(),
+            );
             if seen >= number {
                 return Ok(seen);
             }
         }
-        Err(ChainError::Read(
-            "the node closed its block subscription".into(),
-        ))
+        Err(ChainError::Read {
+            what: "the block subscription",
+            source: Box::new(subxt::Error::Other(
+                "the node closed the subscription".into(),
+            )),
+        })
+    }
+
+    /// The lock that keeps one transaction of `signer` in flight.
+    fn signer_lock(&self, signer: &Keypair) -> SignerLock {
+        let mut locks = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(signer.public_key().0).or_default().clone()
     }
 
     /// Signs `tx` with `signer`, submits it and waits until it is finalized and succeeded.
@@ -162,18 +279,20 @@ impl ChainClient {
         signer: &Keypair,
     ) -> Result<subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>, ChainError> {
         let who = AccountId32::from(signer.public_key().0);
+        let lock = self.signer_lock(signer);
         async {
-            let fail = |reason: String| ChainError::Transaction { call, reason };
-            let at = self.api.at_current_block().await.map_err(read_error)?;
+            let _one_in_flight = lock.lock().await;
+            let failed = |source: subxt::Error| refusal(call, source);
+            let at = self.at_finalized().await?;
             let progress = at
                 .transactions()
                 .sign_and_submit_then_watch_default(&tx, signer)
                 .await
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| failed(e.into()))?;
             let events = progress
                 .wait_for_finalized_success()
                 .await
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| failed(e.into()))?;
             debug!("finalized");
             Ok(events)
         }
@@ -196,6 +315,7 @@ impl ChainClient {
         level: HardwareLevel,
         fingerprint: FingerprintRoot,
     ) -> Result<RoundId, ChainError> {
+        const CALL: &str = "attestation.register";
         let keys = attestation_types::GatewayKeys {
             device_key: recode("device key", &keys.device_key)?,
             device_proof: recode("device proof", &keys.device_proof)?,
@@ -209,14 +329,14 @@ impl ChainClient {
             recode("hardware level", &level)?,
             recode("fingerprint root", &fingerprint)?,
         );
-        let events = self.submit("attestation.register", tx, signer).await?;
+        let events = self.submit(CALL, tx, signer).await?;
         let opened = events
             .find_first::<chain::attestation::events::RoundOpened>()
-            .ok_or_else(|| ChainError::Transaction {
-                call: "attestation.register",
-                reason: "no RoundOpened event".into(),
+            .ok_or(ChainError::MissingEvent {
+                call: CALL,
+                event: "RoundOpened",
             })?
-            .map_err(read_error)?;
+            .map_err(|e| read("the RoundOpened event")(e.into()))?;
         Ok(RoundId(opened.round.0))
     }
 
@@ -229,7 +349,7 @@ impl ChainClient {
     ) -> Result<(), ChainError> {
         let tx = chain::transactions()
             .attestation()
-            .commit(recode("round id", &round)?, commitment);
+            .commit(generated_round(round), commitment);
         self.submit("attestation.commit", tx, signer)
             .await
             .map(drop)
@@ -245,7 +365,7 @@ impl ChainClient {
         salt: [u8; 32],
     ) -> Result<(), ChainError> {
         let tx = chain::transactions().attestation().reveal(
-            recode("round id", &round)?,
+            generated_round(round),
             recode("verdict", &verdict)?,
             evidence,
             salt,
@@ -255,7 +375,7 @@ impl ChainClient {
             .map(drop)
     }
 
-    /// The open rounds from `from` on, at most `limit`, at the newest finalized block.
+    /// The open rounds from `from` on, at most `limit`, by id.
     pub async fn open_rounds(
         &self,
         from: RoundId,
@@ -263,12 +383,15 @@ impl ChainClient {
     ) -> Result<Vec<RoundView>, ChainError> {
         let call = chain::runtime_apis()
             .attestation_api()
-            .open_rounds(recode("round id", &from)?, limit);
-        let at = self.api.at_current_block().await.map_err(read_error)?;
-        at.runtime_apis().call(call).await.map_err(read_error)
+            .open_rounds(generated_round(from), limit);
+        let at = self.at_finalized().await?;
+        at.runtime_apis()
+            .call(call)
+            .await
+            .map_err(|e| read("AttestationApi.open_rounds")(e.into()))
     }
 
-    /// The open rounds on whose committee `member` sits, at the newest finalized block.
+    /// The open rounds on whose committee `member` sits, by id.
     pub async fn rounds_of_member(
         &self,
         member: &AccountId32,
@@ -276,8 +399,11 @@ impl ChainClient {
         let call = chain::runtime_apis()
             .attestation_api()
             .rounds_of_member(*member);
-        let at = self.api.at_current_block().await.map_err(read_error)?;
-        at.runtime_apis().call(call).await.map_err(read_error)
+        let at = self.at_finalized().await?;
+        at.runtime_apis()
+            .call(call)
+            .await
+            .map_err(|e| read("AttestationApi.rounds_of_member")(e.into()))
     }
 
     /// The open round `round`, if it is still open.
@@ -291,66 +417,128 @@ impl ChainClient {
 
     /// A registered gateway.
     pub async fn gateway(&self, who: &AccountId32) -> Result<Option<GatewayInfo>, ChainError> {
-        let at = self.api.at_current_block().await.map_err(read_error)?;
+        let at = self.at_finalized().await?;
         let entry = at
             .storage()
             .try_fetch(chain::storage().attestation().gateways(), (*who,))
             .await
-            .map_err(read_error)?;
+            .map_err(|e| read("Attestation.Gateways")(e.into()))?;
         entry
-            .map(|value| value.decode().map_err(read_error))
+            .map(|value| {
+                value
+                    .decode()
+                    .map_err(|e| read("Attestation.Gateways")(e.into()))
+            })
             .transpose()
     }
 
     /// A gateway's most recent closed-round records, oldest first.
     pub async fn records(&self, who: &AccountId32) -> Result<Vec<ClosedRecord>, ChainError> {
-        let at = self.api.at_current_block().await.map_err(read_error)?;
+        let at = self.at_finalized().await?;
         let entry = at
             .storage()
             .try_fetch(chain::storage().attestation().records(), (*who,))
             .await
-            .map_err(read_error)?;
+            .map_err(|e| read("Attestation.Records")(e.into()))?;
         match entry {
-            Some(value) => Ok(value.decode().map_err(read_error)?.0),
+            Some(value) => Ok(value
+                .decode()
+                .map_err(|e| read("Attestation.Records")(e.into()))?
+                .0),
             None => Ok(Vec::new()),
         }
     }
 
     /// The active part of an account's bond (what slashing and sampling weigh), 0 if unbonded.
     pub async fn active_bond(&self, who: &AccountId32) -> Result<u128, ChainError> {
-        let at = self.api.at_current_block().await.map_err(read_error)?;
+        let at = self.at_finalized().await?;
         let entry = at
             .storage()
             .try_fetch(chain::storage().deposit().ledgers(), (*who,))
             .await
-            .map_err(read_error)?;
+            .map_err(|e| read("Deposit.Ledgers")(e.into()))?;
         match entry {
-            Some(value) => Ok(value.decode().map_err(read_error)?.active),
+            Some(value) => Ok(value
+                .decode()
+                .map_err(|e| read("Deposit.Ledgers")(e.into()))?
+                .active),
             None => Ok(0),
         }
+    }
+}
+
+/// Block numbers are `u32` on our chain; subxt reports them as `u64`.
+fn block_number(number: u64) -> u32 {
+    u32::try_from(number).unwrap_or(u32::MAX)
+}
+
+/// A round id as the generated API wants it (the same `u64` newtype).
+fn generated_round(round: RoundId) -> chain::runtime_types::capsule_primitives::ids::RoundId {
+    chain::runtime_types::capsule_primitives::ids::RoundId(round.0)
+}
+
+/// Turns a failed submission into [`ChainError::Refused`] when the runtime refused it with a
+/// pallet error, else into [`ChainError::Transaction`].
+fn refusal(call: &'static str, source: subxt::Error) -> ChainError {
+    use subxt::error::{DispatchError, TransactionEventsError, TransactionFinalizedSuccessError};
+    if let subxt::Error::TransactionFinalizedSuccessError(
+        TransactionFinalizedSuccessError::SuccessError(TransactionEventsError::ExtrinsicFailed(
+            DispatchError::Module(module),
+        )),
+    ) = &source
+    {
+        if let Ok(error) = module.as_root_error::<chain::Error>() {
+            return ChainError::Refused {
+                call,
+                error: Box::new(error),
+            };
+        }
+    }
+    ChainError::Transaction {
+        call,
+        source: Box::new(source),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use capsule_primitives::keys::DevicePublicKey;
+    use chain::runtime_types::capsule_primitives as generated;
+
+    /// Recodes `ours` and checks the generated value encodes to the same bytes.
+    fn crosses<A: Encode, B: DecodeAll + Encode>(ours: A) {
+        let theirs: B = recode("value", &ours).expect("same shape");
+        assert_eq!(theirs.encode(), ours.encode());
+    }
 
     #[test]
     fn primitives_cross_into_the_generated_types_unchanged() {
-        let key = DevicePublicKey::Ed25519([7; 32]);
-        let generated: chain::runtime_types::capsule_primitives::keys::DevicePublicKey =
-            recode("device key", &key).unwrap();
-        assert_eq!(generated.encode(), key.encode());
-
-        for verdict in [Verdict::Pass, Verdict::Fail] {
-            let generated: chain::runtime_types::capsule_primitives::attestation::Verdict =
-                recode("verdict", &verdict).unwrap();
-            assert_eq!(generated.encode(), verdict.encode());
+        for key in [
+            DevicePublicKey::EcdsaP256([2; 33]),
+            DevicePublicKey::EcdsaSecp256k1([3; 33]),
+            DevicePublicKey::Ed25519([7; 32]),
+        ] {
+            crosses::<_, generated::keys::DevicePublicKey>(key);
         }
-        let level: chain::runtime_types::capsule_primitives::attestation::HardwareLevel =
-            recode("level", &HardwareLevel::HpcTpm).unwrap();
-        assert_eq!(level.encode(), HardwareLevel::HpcTpm.encode());
+        for signature in [
+            DeviceSignature::EcdsaP256([4; 64]),
+            DeviceSignature::EcdsaSecp256k1([5; 65]),
+            DeviceSignature::Ed25519([6; 64]),
+        ] {
+            crosses::<_, generated::keys::DeviceSignature>(signature);
+        }
+        for verdict in [Verdict::Pass, Verdict::Fail] {
+            crosses::<_, generated::attestation::Verdict>(verdict);
+        }
+        for level in [
+            HardwareLevel::Software,
+            HardwareLevel::GatewayHsm,
+            HardwareLevel::HpcTpm,
+        ] {
+            crosses::<_, generated::attestation::HardwareLevel>(level);
+        }
+        crosses::<_, generated::keys::FingerprintRoot>(FingerprintRoot([8; 32]));
+        assert_eq!(generated_round(RoundId(9)).encode(), RoundId(9).encode());
     }
 
     #[test]
@@ -365,6 +553,34 @@ mod tests {
                 }
             ),
             "{error}"
+        );
+        // Bytes left over are an error too: a field one side lacks is never dropped silently.
+        let longer = (Verdict::Pass, 1u8);
+        let error = recode::<_, generated::attestation::Verdict>("verdict", &longer).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ChainError::Encoding {
+                    what: "verdict",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn refusals_say_what_to_do_next() {
+        use attestation_types::pallet::Error as Attestation;
+        let error = ChainError::Refused {
+            call: "attestation.commit",
+            error: Box::new(chain::Error::Attestation(Attestation::NotInCommitPhase)),
+        };
+        let message = error.to_string();
+        assert!(
+            message.contains("attestation.commit was refused: Attestation(NotInCommitPhase)")
+                && message.contains("commit period is over"),
+            "{message}"
         );
     }
 }

@@ -11,10 +11,12 @@
 //! Needs the release `capsule-node` (`cargo build --release -p capsule-node`); it is found next
 //! to this test in the shared target dir, or at `$CAPSULE_NODE`. Each round lasts about 25
 //! blocks of 3 s.
-use std::path::PathBuf;
+use std::{path::PathBuf, time::Duration};
 
 use capsule_chain_client::{
-    AccountId32, ChainClient, GatewayKeys, GatewayStatus, Keypair, RoundOutcome, RoundStatus,
+    chain::{self, runtime_types::pallet_attestation::pallet::Error::NotAMember},
+    AccountId32, ChainClient, ChainError, GatewayKeys, GatewayStatus, Keypair, RoundOutcome,
+    RoundStatus,
 };
 use capsule_node_fixture::{DevNode, DEFAULT_STARTUP_TIMEOUT};
 use capsule_primitives::{
@@ -24,6 +26,7 @@ use capsule_primitives::{
     keys::{key_proof_message, DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole},
 };
 use ed25519_dalek::{Signer, SigningKey};
+use futures::future::try_join_all;
 use subxt_signer::sr25519::dev;
 
 const UNIT: u128 = 1_000_000_000_000;
@@ -134,22 +137,24 @@ struct Voted {
 }
 
 /// Plays the whole committee of each round through commit and reveal with the given verdict,
-/// then waits until every round has closed.
+/// then waits until every round has closed. Members vote concurrently, as separate gateways do.
 async fn vote(client: &ChainClient, rounds: &[(RoundId, Verdict)]) -> Vec<Voted> {
     let mut voted = Vec::new();
     for (round, verdict) in rounds {
-        // Seeded L blocks after opening, then drawn.
+        // Seeded L blocks after opening, then drawn; all read at finalized blocks.
         let view = loop {
             let view = client
                 .round(*round)
                 .await
                 .unwrap()
                 .expect("the round is open");
-            if matches!(view.status, RoundStatus::Voting { .. }) {
-                break view;
+            match view.status {
+                RoundStatus::Voting { .. } => break view,
+                RoundStatus::AwaitingRoot => panic!("round {round:?} found no committee"),
+                RoundStatus::AwaitingSeed { due } => {
+                    client.wait_for_finalized(due).await.unwrap();
+                }
             }
-            let now = client.finalized_number().await.unwrap();
-            client.wait_for_best_block(now + 1).await.unwrap();
         };
         let RoundStatus::Voting {
             commit_until,
@@ -165,6 +170,13 @@ async fn vote(client: &ChainClient, rounds: &[(RoundId, Verdict)]) -> Vec<Voted>
                 listed.iter().any(|r| r.id.0 == round.0),
                 "the runtime API lists round {round:?} for its member {member}"
             );
+        }
+        let now = client.finalized_number().await.unwrap();
+        assert!(
+            now < commit_until,
+            "round {round:?} seen at block {now}, its commit period ended at {commit_until}"
+        );
+        try_join_all(view.committee.iter().map(|member| {
             let commitment = vote_commitment(
                 *round,
                 &member.0,
@@ -172,11 +184,10 @@ async fn vote(client: &ChainClient, rounds: &[(RoundId, Verdict)]) -> Vec<Voted>
                 &evidence(*round, member),
                 &salt(*round, member),
             );
-            client
-                .commit(&dev_signer(member), *round, commitment)
-                .await
-                .expect("a member commits during the commit period");
-        }
+            async move { client.commit(&dev_signer(member), *round, commitment).await }
+        }))
+        .await
+        .expect("members commit during the commit period");
         voted.push(Voted {
             committee: view.committee.clone(),
             commit_until,
@@ -184,11 +195,9 @@ async fn vote(client: &ChainClient, rounds: &[(RoundId, Verdict)]) -> Vec<Voted>
         });
     }
     for ((round, verdict), voted) in rounds.iter().zip(&voted) {
-        client
-            .wait_for_best_block(voted.commit_until + 1)
-            .await
-            .unwrap();
-        for member in &voted.committee {
+        // A reveal is valid in blocks after `commit_until`: submit once that block is final.
+        client.wait_for_finalized(voted.commit_until).await.unwrap();
+        try_join_all(voted.committee.iter().map(|member| async move {
             client
                 .reveal(
                     &dev_signer(member),
@@ -198,18 +207,13 @@ async fn vote(client: &ChainClient, rounds: &[(RoundId, Verdict)]) -> Vec<Voted>
                     salt(*round, member),
                 )
                 .await
-                .expect("a member reveals what it committed to");
-        }
+        }))
+        .await
+        .expect("members reveal what they committed to");
     }
-    // Closed in the block after the reveal deadline; reads are at the finalized block.
+    // Closed in the block after the reveal deadline.
     let last = voted.iter().map(|v| v.reveal_until).max().unwrap_or(0);
-    loop {
-        let finalized = client.finalized_number().await.unwrap();
-        if finalized > last {
-            break;
-        }
-        client.wait_for_best_block(finalized + 1).await.unwrap();
-    }
+    client.wait_for_finalized(last + 1).await.unwrap();
     for (round, _) in rounds {
         assert!(
             client.round(*round).await.unwrap().is_none(),
@@ -219,80 +223,105 @@ async fn vote(client: &ChainClient, rounds: &[(RoundId, Verdict)]) -> Vec<Voted>
     voted
 }
 
+/// Every test here gives up after this long rather than hang (a round takes about 75 s).
+const TEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+async fn within_timeout(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("the test finished within its timeout");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn genesis_gateway_admits_one_gateway_and_a_small_committee_only_suspends_another() {
-    let node = start(&[]);
-    let client = ChainClient::connect(&node.ws_url()).await.expect("connect");
-    let (dave, eve) = (dev::dave(), dev::eve());
+    within_timeout(async {
+        let node = start(&[]);
+        let client = ChainClient::connect(&node.ws_url()).await.expect("connect");
+        let (dave, eve) = (dev::dave(), dev::eve());
 
-    let dave_round = bond_and_register(&client, &dave, "dave").await;
-    let eve_round = bond_and_register(&client, &eve, "eve").await;
-    let voted = vote(
-        &client,
-        &[(dave_round, Verdict::Pass), (eve_round, Verdict::Fail)],
-    )
-    .await;
+        let dave_round = bond_and_register(&client, &dave, "dave").await;
+        let eve_round = bond_and_register(&client, &eve, "eve").await;
 
-    let alice = account(&dev::alice());
-    for round in &voted {
+        // A refusal comes back as the runtime's typed error, with what to do about it.
+        match client.commit(&dev::bob(), dave_round, [0; 32]).await {
+            Err(ChainError::Refused { error, .. }) => assert_eq!(
+                *error,
+                chain::Error::Attestation(NotAMember),
+                "Bob is no gateway, so on no committee"
+            ),
+            other => panic!("a non-member's commit must be refused, got {other:?}"),
+        }
+        let voted = vote(
+            &client,
+            &[(dave_round, Verdict::Pass), (eve_round, Verdict::Fail)],
+        )
+        .await;
+
+        let alice = account(&dev::alice());
+        for round in &voted {
+            assert_eq!(
+                round.committee,
+                vec![alice],
+                "the genesis gateway is the committee"
+            );
+        }
+        let dave_info = client.gateway(&account(&dave)).await.unwrap().unwrap();
+        assert_eq!(dave_info.status, GatewayStatus::Active);
+        let records = client.records(&account(&dave)).await.unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].outcome, RoundOutcome::Passed);
+        assert_eq!(records[0].evidence.0, vec![evidence(dave_round, &alice)]);
+
+        let eve_info = client.gateway(&account(&eve)).await.unwrap().unwrap();
+        assert_eq!(eve_info.status, GatewayStatus::Suspended);
         assert_eq!(
-            round.committee,
-            vec![alice],
-            "the genesis gateway is the committee"
+            client.active_bond(&account(&eve)).await.unwrap(),
+            BOND,
+            "a committee smaller than MinSlashCommittee never slashes"
         );
-    }
-    let dave_info = client.gateway(&account(&dave)).await.unwrap().unwrap();
-    assert_eq!(dave_info.status, GatewayStatus::Active);
-    let records = client.records(&account(&dave)).await.unwrap();
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0].outcome, RoundOutcome::Passed);
-    assert_eq!(records[0].evidence.0, vec![evidence(dave_round, &alice)]);
-
-    let eve_info = client.gateway(&account(&eve)).await.unwrap().unwrap();
-    assert_eq!(eve_info.status, GatewayStatus::Suspended);
-    assert_eq!(
-        client.active_bond(&account(&eve)).await.unwrap(),
-        BOND,
-        "a committee smaller than MinSlashCommittee never slashes"
-    );
-    let records = client.records(&account(&eve)).await.unwrap();
-    assert_eq!(records.len(), 1);
-    assert_eq!(records[0].outcome, RoundOutcome::Failed);
-    drop(node);
+        let records = client.records(&account(&eve)).await.unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].outcome, RoundOutcome::Failed);
+        drop(node);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fail_from_a_committee_of_min_slash_committee_slashes() {
-    let node = start(&["--chain", "dev-committee"]);
-    let client = ChainClient::connect(&node.ws_url()).await.expect("connect");
-    let dave = dev::dave();
+    within_timeout(async {
+        let node = start(&["--chain", "dev-committee"]);
+        let client = ChainClient::connect(&node.ws_url()).await.expect("connect");
+        let dave = dev::dave();
 
-    let round = bond_and_register(&client, &dave, "dave").await;
-    let voted = vote(&client, &[(round, Verdict::Fail)]).await;
+        let round = bond_and_register(&client, &dave, "dave").await;
+        let voted = vote(&client, &[(round, Verdict::Fail)]).await;
 
-    let mut committee = voted[0].committee.clone();
-    committee.sort_by_key(|a| a.0);
-    let mut genesis: Vec<AccountId32> = [dev::alice(), dev::bob(), dev::charlie()]
-        .iter()
-        .map(account)
-        .collect();
-    genesis.sort_by_key(|a| a.0);
-    assert_eq!(committee, genesis, "all three genesis gateways are drawn");
+        let mut committee = voted[0].committee.clone();
+        committee.sort_by_key(|a| a.0);
+        let mut genesis: Vec<AccountId32> = [dev::alice(), dev::bob(), dev::charlie()]
+            .iter()
+            .map(account)
+            .collect();
+        genesis.sort_by_key(|a| a.0);
+        assert_eq!(committee, genesis, "all three genesis gateways are drawn");
 
-    let info = client.gateway(&account(&dave)).await.unwrap().unwrap();
-    assert_eq!(info.status, GatewayStatus::LockedOut);
-    let bond = client.active_bond(&account(&dave)).await.unwrap();
-    assert_eq!(
-        bond,
-        BOND - BOND / 10,
-        "FailSlash takes a tenth of the bond"
-    );
-    let records = client.records(&account(&dave)).await.unwrap();
-    assert_eq!(
-        records.last().map(|r| r.outcome.clone()),
-        Some(RoundOutcome::Failed)
-    );
-    drop(node);
+        let info = client.gateway(&account(&dave)).await.unwrap().unwrap();
+        assert_eq!(info.status, GatewayStatus::LockedOut);
+        let bond = client.active_bond(&account(&dave)).await.unwrap();
+        assert_eq!(
+            bond,
+            BOND - BOND / 10,
+            "FailSlash takes a tenth of the bond"
+        );
+        let records = client.records(&account(&dave)).await.unwrap();
+        assert_eq!(
+            records.last().map(|r| r.outcome.clone()),
+            Some(RoundOutcome::Failed)
+        );
+        drop(node);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -156,9 +156,9 @@ pub struct ClosedRecord<T: Config> {
     pub closed_at: BlockNumberFor<T>,
 }
 
-/// An open round as the runtime API shows it to the gateways' verifier services: everything a
-/// member needs to vote (seed, committee, deadlines, its own vote so far), nothing it must not
-/// see (the held fees).
+/// An open round as the runtime API shows it to the gateways' verifier services: what a member
+/// needs to vote (status and deadlines, seed, committee, every seat's vote so far). The held
+/// fees are left out.
 #[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
 pub struct RoundView<AccountId, BlockNumber> {
     pub id: RoundId,
@@ -1625,22 +1625,22 @@ impl<T: Config> Pallet<T> {
 }
 
 /// What the runtime API (`pallet-attestation-runtime-api`) answers. Not bound by block weight,
-/// but bounded all the same: rounds are capped per block and live for a bounded number of blocks
-/// (except those awaiting root), golden measurements are capped per kind.
+/// but bounded all the same: a subject has at most one open round, so there are at most
+/// `MaxGateways` rounds, and golden measurements are capped per kind.
 impl<T: Config> Pallet<T> {
     /// The open rounds with ids from `from` on, at most `limit` of them, by id.
     pub fn open_rounds(
         from: RoundId,
         limit: u32,
     ) -> alloc::vec::Vec<RoundView<T::AccountId, BlockNumberFor<T>>> {
-        // Only open rounds are stored, so this walks the rounds alive, not every id ever used.
-        let mut views: alloc::vec::Vec<_> = Rounds::<T>::iter()
-            .filter(|(id, _)| *id >= from)
-            .map(|(id, round)| Self::view(id, round))
-            .collect();
-        views.sort_by_key(|view| view.id);
-        views.truncate(limit as usize);
-        views
+        // Keys first (cheap: `Twox64Concat` carries the id), then only the rounds returned.
+        let mut ids: alloc::vec::Vec<RoundId> =
+            Rounds::<T>::iter_keys().filter(|id| *id >= from).collect();
+        ids.sort();
+        ids.truncate(limit as usize);
+        ids.into_iter()
+            .filter_map(|id| Rounds::<T>::get(id).map(|round| Self::view(id, round)))
+            .collect()
     }
 
     /// The open rounds on whose committee `member` sits, by id.
