@@ -13,6 +13,8 @@
 //! - [`policy`]: [`TaskPolicy`] and its [`PolicyDigest`].
 //! - [`seed`]: the seeds of rounds and tasks, from the BABE VRF outputs after their opening.
 //! - [`vrf`]: [`VrfProofBytes`] and the [`VrfTranscriptInput`] every sortition proof signs.
+//! - [`sortition`]: the executor race: VRF output to score `-ln(u) / weight`, thresholds, in
+//!   exact integer arithmetic.
 //! - [`keys`]: the device, VRF and network keys a gateway registers, and their proofs.
 //! - [`signing`]: the digest an ECDSA account signs, so a hardware module can sign extrinsics.
 //!
@@ -32,6 +34,7 @@ pub mod measurement;
 pub mod policy;
 pub mod seed;
 pub mod signing;
+pub mod sortition;
 pub mod vrf;
 
 pub use attestation::{AttestationPhase, HardwareLevel, Verdict};
