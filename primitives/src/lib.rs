@@ -16,6 +16,7 @@
 //! - [`sortition`]: the executor race: VRF output to score `-ln(u) / weight`, thresholds, in
 //!   exact integer arithmetic.
 //! - [`keys`]: the device, VRF and network keys a gateway registers, and their proofs.
+//! - [`task`]: [`TaskOutcome`] and the [`ResultManifest`] an executor's session key signs.
 //! - [`signing`]: the digest an ECDSA account signs, so a hardware module can sign extrinsics.
 //!
 //! Each type's encoding is pinned by a golden vector in its module's tests; changing one is a
@@ -35,6 +36,7 @@ pub mod policy;
 pub mod seed;
 pub mod signing;
 pub mod sortition;
+pub mod task;
 pub mod vrf;
 
 pub use attestation::{AttestationPhase, HardwareLevel, Verdict};
@@ -46,6 +48,7 @@ pub use measurement::{ImageDigest, MeasurementDigest};
 pub use policy::{
     EgressRule, IpAddress, PolicyDigest, ResourceLimits, TaskPolicy, TransportProtocol,
 };
+pub use task::{ResultManifest, TaskOutcome};
 pub use vrf::{VrfDomain, VrfProofBytes, VrfTranscriptInput};
 
 /// Re-exported so users name the same `BoundedVec` the types use.

@@ -41,8 +41,9 @@ pub use weights::WeightInfo;
 
 use capsule_pallet_traits::{
     BondInspect, BondSlash, EpochIndex, EpochSnapshots, GatewayRegistry, HardwareLevel,
-    OnBondBelowMinimum, OnRoundClosed, ReputationEvents, RoundId, RoundOutcome, SlashAmount,
-    VoteAlignment, WithdrawalBlock, WithdrawalGuard,
+    OnBondBelowMinimum, OnRoundClosed, RecentRandomness as RecentRandomnessSource,
+    ReputationEvents, RoundId, RoundOutcome, SlashAmount, TaskRounds, VoteAlignment, VrfKeys,
+    WithdrawalBlock, WithdrawalGuard,
 };
 use capsule_primitives::{
     attestation::{vote_commitment, AttestationPhase, Verdict},
@@ -298,15 +299,7 @@ pub trait BenchmarkHelper<AccountId>: capsule_pallet_traits::BenchmarkBonds<Acco
     fn set_snapshot(epoch: EpochIndex, members: alloc::vec::Vec<(AccountId, u128)>);
 }
 
-/// The 32 bytes an account contributes to a key proof: its encoding when that is 32 bytes long
-/// (`AccountId32`), else the BLAKE2b-256 of its encoding.
-pub fn account_bytes<AccountId: Encode>(account: &AccountId) -> [u8; 32] {
-    let encoded = account.encode();
-    encoded
-        .as_slice()
-        .try_into()
-        .unwrap_or_else(|_| blake2_256(&encoded))
-}
+pub use capsule_pallet_traits::account_bytes;
 
 /// The key under which [`KeyOwners`] records who holds a key.
 fn key_id(role: KeyRole, key: &[u8]) -> [u8; 32] {
@@ -708,6 +701,7 @@ pub mod pallet {
             }
             T::WeightInfo::on_initialize_seeding(seeded)
                 .saturating_add(T::WeightInfo::on_initialize_closing(closed))
+                .saturating_add(T::OnRoundClosed::closed_weight().saturating_mul(closed.into()))
         }
 
         fn integrity_test() {
@@ -1698,6 +1692,50 @@ impl<T: Config> GatewayRegistry<T::AccountId> for Pallet<T> {
 
     fn active_gateways_weight() -> Weight {
         T::WeightInfo::read_active_gateways()
+    }
+}
+
+impl<T: Config> TaskRounds<T::AccountId> for Pallet<T> {
+    type Balance = BalanceOf<T>;
+
+    fn open_task_round(
+        executor: &T::AccountId,
+        phase: AttestationPhase,
+        task: TaskId,
+        session_keys: HpcSessionKeys,
+    ) -> Result<RoundId, DispatchError> {
+        Self::open_round(executor, phase, Some(task), None, Some(session_keys))
+    }
+
+    fn open_weight() -> Weight {
+        // Registration's weight covers opening a round (with its fee hold, which task rounds
+        // skip) plus the key checks.
+        T::WeightInfo::register()
+    }
+
+    fn verifier_fee() -> BalanceOf<T> {
+        T::VerifierFee::get()
+    }
+
+    fn max_paid_members() -> u32 {
+        // The first attempt's committee plus the re-opened one's (twice as large).
+        T::CommitteeSize::get().saturating_mul(3)
+    }
+}
+
+impl<T: Config> RecentRandomnessSource for Pallet<T> {
+    fn seed_blocks() -> u32 {
+        T::SeedBlocks::get()
+    }
+
+    fn recent_outputs() -> alloc::vec::Vec<[u8; 32]> {
+        RecentRandomness::<T>::get().into_inner()
+    }
+}
+
+impl<T: Config> VrfKeys<T::AccountId> for Pallet<T> {
+    fn vrf_key(who: &T::AccountId, epoch: EpochIndex) -> Option<[u8; 32]> {
+        Self::vrf_key_for(who, epoch)
     }
 }
 

@@ -1324,3 +1324,77 @@ mod runtime_api_views {
         });
     }
 }
+
+mod task_market_side {
+    use super::*;
+    use capsule_pallet_traits::{RecentRandomness, TaskRounds, VrfKeys};
+    use capsule_primitives::{ids::TaskId, keys::HpcSessionKeys};
+    use frame_support::traits::fungible::InspectHold;
+
+    #[test]
+    fn a_task_round_is_bound_to_its_task_and_keys_and_holds_no_fee() {
+        ExtBuilder::default().build_and_execute(|| {
+            let keys = HpcSessionKeys {
+                x25519: [1; 32],
+                ed25519: [2; 32],
+            };
+            let held = |who| Balances::total_balance_on_hold(&who);
+            let round = <Attestation as TaskRounds<u64>>::open_task_round(
+                &5,
+                AttestationPhase::PreTask,
+                TaskId(3),
+                keys,
+            )
+            .unwrap();
+            let state = Rounds::<Test>::get(round).unwrap();
+            assert_eq!(state.subject, 5);
+            assert_eq!(state.phase, AttestationPhase::PreTask);
+            assert_eq!(state.task, Some(TaskId(3)));
+            assert_eq!(state.session_keys, Some(keys));
+            assert_eq!(state.fee_payer, None, "the task's escrow pays its rounds");
+            assert_eq!(held(5), 0);
+            // One round per subject: a second task for a busy executor cannot open.
+            assert_noop!(
+                <Attestation as TaskRounds<u64>>::open_task_round(
+                    &5,
+                    AttestationPhase::PreTask,
+                    TaskId(4),
+                    keys
+                ),
+                Error::<Test>::RoundAlreadyOpen
+            );
+            assert_eq!(
+                <Attestation as TaskRounds<u64>>::verifier_fee(),
+                VERIFIER_FEE
+            );
+            assert_eq!(
+                <Attestation as TaskRounds<u64>>::max_paid_members(),
+                3 * COMMITTEE_SIZE
+            );
+        });
+    }
+
+    #[test]
+    fn recent_randomness_is_the_seed_ring_and_vrf_keys_are_the_registry() {
+        ExtBuilder::default().build_and_execute(|| {
+            run_to_block(1 + SEED_BLOCKS);
+            let outputs: Vec<[u8; 32]> = (2..=1 + SEED_BLOCKS)
+                .map(BlockNumberRandomness::at)
+                .collect();
+            assert_eq!(<Attestation as RecentRandomness>::recent_outputs(), outputs);
+            assert_eq!(
+                <Attestation as RecentRandomness>::seed_blocks(),
+                SEED_BLOCKS as u32
+            );
+            assert_ok!(register(1, 1));
+            assert_eq!(
+                <Attestation as VrfKeys<u64>>::vrf_key(&1, EpochIndex(0)),
+                Some(keys(1).vrf.public().0)
+            );
+            assert_eq!(
+                <Attestation as VrfKeys<u64>>::vrf_key(&2, EpochIndex(0)),
+                None
+            );
+        });
+    }
+}

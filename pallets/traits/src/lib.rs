@@ -10,6 +10,8 @@
 //! Shared value types (ids, hardware levels) come from `capsule-primitives`.
 #![cfg_attr(not(feature = "std"), no_std)]
 
+extern crate alloc;
+
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{
     pallet_prelude::Weight, traits::Get, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound,
@@ -22,6 +24,16 @@ pub use capsule_primitives::{
     attestation::{AttestationPhase, HardwareLevel},
     ids::{EpochIndex, RoundId, TaskId},
 };
+
+/// The 32 bytes an account contributes to key proofs, vote commitments and VRF transcripts: its
+/// encoding when that is 32 bytes long (`AccountId32`), else the BLAKE2b-256 of its encoding.
+pub fn account_bytes<AccountId: Encode>(account: &AccountId) -> [u8; 32] {
+    let encoded = account.encode();
+    encoded
+        .as_slice()
+        .try_into()
+        .unwrap_or_else(|_| capsule_primitives::hashing::blake2_256(&encoded))
+}
 
 // ---------------------------------------------------------------------------------------------
 // What attestation and task-market need of reputation.
@@ -314,6 +326,49 @@ impl<AccountId> OnRoundClosed<AccountId> for Tuple {
         for_tuples!( #( weight = weight.saturating_add(Tuple::closed_weight()); )* );
         weight
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the task-market needs of attestation.
+// ---------------------------------------------------------------------------------------------
+
+/// Rounds about a task's executor, opened by the task-market. Their verifier fees come from the
+/// task's escrow, paid in `OnRoundClosed`.
+pub trait TaskRounds<AccountId> {
+    /// The balance verifier fees are paid in.
+    type Balance;
+    /// Opens a pre- or post-task round about `executor` for `task`, bound to its HPC session
+    /// keys. Fails if the executor is already the subject of a round, or the block's cap on new
+    /// rounds is reached.
+    fn open_task_round(
+        executor: &AccountId,
+        phase: AttestationPhase,
+        task: TaskId,
+        session_keys: capsule_primitives::keys::HpcSessionKeys,
+    ) -> Result<RoundId, DispatchError>;
+    /// The worst-case weight of [`TaskRounds::open_task_round`].
+    fn open_weight() -> Weight;
+    /// The flat fee each member who reveals earns.
+    fn verifier_fee() -> Self::Balance;
+    /// The most members one round can pay, a re-opened attempt included.
+    fn max_paid_members() -> u32;
+}
+
+/// The BABE VRF outputs of the most recent blocks, which seeds are mixed from
+/// (`capsule_primitives::seed`).
+pub trait RecentRandomness {
+    /// How many blocks after its opening a round or task waits for its seed (L).
+    fn seed_blocks() -> u32;
+    /// The outputs of the last [`RecentRandomness::seed_blocks`] blocks, oldest first, as of this
+    /// block's `on_initialize`; fewer early in the chain's life.
+    fn recent_outputs() -> alloc::vec::Vec<[u8; 32]>;
+}
+
+/// The sr25519 VRF keys gateways draw with.
+pub trait VrfKeys<AccountId> {
+    /// The key `who` draws with in `epoch` (a rotated key counts from two epochs after its
+    /// round), if `who` is a registered gateway.
+    fn vrf_key(who: &AccountId, epoch: EpochIndex) -> Option<[u8; 32]>;
 }
 
 /// Bonds accounts for other pallets' benchmarks (in a runtime, through the deposit pallet).
