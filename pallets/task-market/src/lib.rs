@@ -22,6 +22,19 @@
 //!    attestation round opens, bound to the task and its session keys. No claim (or no round
 //!    could open): a new seed with a doubled threshold, up to [`Config::MaxAttempts`] draws, then
 //!    a refund.
+//! 4. The pre-task round passes: the executor runs the task and, before its deadline
+//!    ([`TaskSpec::timeout`] blocks later), [`Pallet::submit_result`]s the result manifest signed
+//!    by the Ed25519 session key the round attested. That opens the post-task (cleanup) round.
+//!    A failed pre-task round, or a missed deadline, draws again (or refunds).
+//! 5. Settlement, when the attestation pallet tells us the round closed ([`OnRoundClosed`]):
+//!    every revealing verifier is paid its flat fee from the reserve; a passed post-task round
+//!    pays the executor the reward whatever the task's outcome (TimedOut, OomKilled and
+//!    PolicyViolation are the creator's code misbehaving) and raises its reputation; a failed
+//!    one (the attestation pallet slashes the executor) refunds the creator net of the fees.
+//!    The unspent reserve returns to the creator.
+//!
+//! An executor holds one task at a time, and may not withdraw its bond until that task settles
+//! ([`WithdrawalGuard`]).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -36,8 +49,9 @@ pub mod weights;
 pub use weights::WeightInfo;
 
 use capsule_pallet_traits::{
-    account_bytes, AttestationPhase, EpochIndex, EpochSnapshots, RecentRandomness, RoundId, TaskId,
-    TaskRounds, VrfKeys,
+    account_bytes, AttestationPhase, EpochIndex, EpochSnapshots, OnRoundClosed, RecentRandomness,
+    ReputationEvents, RoundId, RoundOutcome, TaskId, TaskRounds, VrfKeys, WithdrawalBlock,
+    WithdrawalGuard,
 };
 use capsule_primitives::{
     capsule::CapsuleCid,
@@ -46,7 +60,9 @@ use capsule_primitives::{
     policy::PolicyDigest,
     seed::task_seed,
     sortition::{Threshold, Ticket, ONE},
+    task::{ResultManifest, TaskOutcome, MAX_RESULTS},
     vrf::{VrfProofBytes, VrfTranscriptInput, VRF_OUTPUT_CONTEXT},
+    ConstU32,
 };
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{
@@ -100,6 +116,18 @@ pub enum TaskStatus<T: Config> {
         claim: Claim<T::AccountId>,
         round: RoundId,
     },
+    /// The pre-task round passed: the executor runs the task and submits its result by
+    /// block `until`.
+    Running {
+        claim: Claim<T::AccountId>,
+        until: BlockNumberFor<T>,
+    },
+    /// The result is in; the post-task (cleanup) round `round` decides the payment.
+    Verifying {
+        claim: Claim<T::AccountId>,
+        round: RoundId,
+        outcome: TaskOutcome,
+    },
 }
 
 /// A task as the chain keeps it: digests and CIDs, never data.
@@ -123,6 +151,8 @@ pub struct Task<T: Config> {
     pub reward: BalanceOf<T>,
     /// Held for verifier fees (the worst case over every draw); the rest returns at the end.
     pub fee_reserve: BalanceOf<T>,
+    /// Verifier fees paid so far out of the reserve.
+    pub fees_paid: BalanceOf<T>,
     pub created_at: BlockNumberFor<T>,
     /// Draws so far, counting the current one from 0.
     pub attempt: u8,
@@ -182,6 +212,9 @@ pub mod pallet {
 
         /// The gateways' VRF keys (the attestation pallet).
         type VrfKeys: VrfKeys<Self::AccountId>;
+
+        /// Told when an executor completes a task (the reputation pallet).
+        type Reputation: ReputationEvents<Self::AccountId>;
 
         /// Where cancellation fees go.
         type Treasury: Get<Self::AccountId>;
@@ -266,6 +299,20 @@ pub mod pallet {
         ValueQuery,
     >;
 
+    /// Tasks whose result is due: the block after the executor's last block.
+    #[pallet::storage]
+    pub type DeadlineQueue<T: Config> = StorageMap<
+        _,
+        Twox64Concat,
+        BlockNumberFor<T>,
+        BoundedVec<TaskId, T::MaxTasksPerBlock>,
+        ValueQuery,
+    >;
+
+    /// The task each executor holds, from its win to its task's settlement (one at a time).
+    #[pallet::storage]
+    pub type ExecutorOf<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, TaskId>;
+
     #[pallet::event]
     #[pallet::generate_deposit(pub(super) fn deposit_event)]
     pub enum Event<T: Config> {
@@ -310,6 +357,50 @@ pub mod pallet {
             task: TaskId,
             refunded: BalanceOf<T>,
         },
+        /// The executor's pre-task round passed: it runs the task until block `until`.
+        ExecutionStarted {
+            task: TaskId,
+            executor: T::AccountId,
+            until: BlockNumberFor<T>,
+        },
+        /// The executor submitted its result; the post-task round `round` checks the cleanup.
+        /// Recipients fetch `results` by CID.
+        ResultSubmitted {
+            task: TaskId,
+            executor: T::AccountId,
+            outcome: TaskOutcome,
+            results: BoundedVec<CapsuleCid, ConstU32<MAX_RESULTS>>,
+            evidence: [u8; 32],
+            round: RoundId,
+        },
+        /// The executor missed its deadline; the task is drawn again or refunded.
+        DeadlineMissed {
+            task: TaskId,
+            executor: T::AccountId,
+        },
+        /// The post-task round passed: the executor was paid.
+        TaskSettled {
+            task: TaskId,
+            executor: T::AccountId,
+            outcome: TaskOutcome,
+            reward: BalanceOf<T>,
+            fees_paid: BalanceOf<T>,
+        },
+        /// The executor's pre- or post-task round did not pass (the attestation pallet slashed
+        /// it if the committee was large enough).
+        ExecutorFailed {
+            task: TaskId,
+            executor: T::AccountId,
+            phase: AttestationPhase,
+            outcome: RoundOutcome,
+        },
+        /// The post-task round did not pass: the creator got back what was held, net of the
+        /// verifier fees paid.
+        TaskFailed {
+            task: TaskId,
+            refunded: BalanceOf<T>,
+            fees_paid: BalanceOf<T>,
+        },
     }
 
     #[pallet::error]
@@ -348,6 +439,20 @@ pub mod pallet {
         DuplicateClaim,
         /// The draw has taken `MaxClaimants` claims and this one does not beat the best.
         TooManyClaims,
+        /// The claimant already executes another task.
+        ExecutorBusy,
+        /// The task is not running: its executor's pre-task round has not passed, or its
+        /// result is in already.
+        NotRunning,
+        /// Only the task's executor may submit its result.
+        NotExecutor,
+        /// The result's deadline has passed.
+        DeadlinePassed,
+        /// The manifest's signature does not verify under the attested Ed25519 session key.
+        BadManifestSignature,
+        /// The post-task round could not open this block (the block's rounds are full): retry
+        /// in the next block.
+        RoundUnavailable,
     }
 
     #[pallet::hooks]
@@ -363,9 +468,15 @@ pub mod pallet {
             for task in closing {
                 Self::close_claims(task, now);
             }
+            let expiring = DeadlineQueue::<T>::take(now);
+            let expired = expiring.len() as u32;
+            for task in expiring {
+                Self::expire(task, now);
+            }
             T::WeightInfo::on_initialize_seeding(seeded)
                 .saturating_add(T::WeightInfo::on_initialize_closing(closed))
                 .saturating_add(T::Rounds::open_weight().saturating_mul(closed.into()))
+                .saturating_add(T::WeightInfo::on_initialize_deadlines(expired))
         }
 
         fn integrity_test() {
@@ -436,6 +547,7 @@ pub mod pallet {
                 timeout,
                 reward,
                 fee_reserve,
+                fees_paid: Zero::zero(),
                 created_at: now,
                 attempt: 0,
                 status: TaskStatus::AwaitingSeed { due },
@@ -523,6 +635,10 @@ pub mod pallet {
             let now = frame_system::Pallet::<T>::block_number();
             ensure!(now <= *closes_at, Error::<T>::ClaimWindowClosed);
             ensure!(!claimants.contains(&who), Error::<T>::DuplicateClaim);
+            ensure!(
+                !ExecutorOf::<T>::contains_key(&who),
+                Error::<T>::ExecutorBusy
+            );
             let weight = T::Snapshots::snapshot(*epoch)
                 .and_then(|snapshot| {
                     snapshot
@@ -557,6 +673,59 @@ pub mod pallet {
                 task,
                 claimant: who,
                 leading,
+            });
+            Ok(())
+        }
+
+        /// The executor submits its result: the manifest (outcome, result capsule CIDs,
+        /// evidence digest) signed by the Ed25519 session key its pre-task round attested,
+        /// before its deadline. Opens the post-task round, which decides the payment.
+        #[pallet::call_index(3)]
+        #[pallet::weight(T::WeightInfo::submit_result().saturating_add(T::Rounds::open_weight()))]
+        pub fn submit_result(
+            origin: OriginFor<T>,
+            manifest: ResultManifest,
+            signature: [u8; 64],
+        ) -> DispatchResult {
+            let who = ensure_signed(origin)?;
+            let id = manifest.task;
+            let mut task = Tasks::<T>::get(id).ok_or(Error::<T>::UnknownTask)?;
+            let TaskStatus::Running { claim, until } = &task.status else {
+                return Err(Error::<T>::NotRunning.into());
+            };
+            ensure!(claim.executor == who, Error::<T>::NotExecutor);
+            let now = frame_system::Pallet::<T>::block_number();
+            ensure!(now <= *until, Error::<T>::DeadlinePassed);
+            ensure!(
+                sp_io::crypto::ed25519_verify(
+                    &sp_core::ed25519::Signature::from_raw(signature),
+                    &manifest.signing_message(),
+                    &sp_core::ed25519::Public::from_raw(claim.session_keys.ed25519),
+                ),
+                Error::<T>::BadManifestSignature
+            );
+            let round = T::Rounds::open_task_round(
+                &who,
+                AttestationPhase::PostTask,
+                id,
+                claim.session_keys,
+            )
+            .map_err(|_| Error::<T>::RoundUnavailable)?;
+            let deadline = until.saturating_add(One::one());
+            DeadlineQueue::<T>::mutate(deadline, |queue| queue.retain(|queued| *queued != id));
+            task.status = TaskStatus::Verifying {
+                claim: claim.clone(),
+                round,
+                outcome: manifest.outcome,
+            };
+            Tasks::<T>::insert(id, task);
+            Self::deposit_event(Event::ResultSubmitted {
+                task: id,
+                executor: who,
+                outcome: manifest.outcome,
+                results: manifest.results,
+                evidence: manifest.evidence,
+                round,
             });
             Ok(())
         }
@@ -669,6 +838,11 @@ impl<T: Config> Pallet<T> {
             Self::redraw_or_refund(id, task, now);
             return;
         };
+        // The winner may have won another draw that closed first.
+        if ExecutorOf::<T>::contains_key(&claim.executor) {
+            Self::redraw_or_refund(id, task, now);
+            return;
+        }
         match T::Rounds::open_task_round(
             &claim.executor,
             AttestationPhase::PreTask,
@@ -681,6 +855,7 @@ impl<T: Config> Pallet<T> {
                     executor: claim.executor.clone(),
                     round,
                 });
+                ExecutorOf::<T>::insert(&claim.executor, id);
                 task.status = TaskStatus::Assigned { claim, round };
                 Tasks::<T>::insert(id, task);
             }
@@ -709,16 +884,178 @@ impl<T: Config> Pallet<T> {
                 due = due.saturating_add(One::one());
             }
         }
-        let held = task.reward.saturating_add(task.fee_reserve);
-        let refunded = T::Currency::release(
-            &HoldReason::Escrow.into(),
-            &task.creator,
-            held,
-            Precision::BestEffort,
-        )
-        .unwrap_or_default();
+        let refunded = Self::release_all(&task);
         Tasks::<T>::remove(id);
         Self::deposit_event(Event::TaskRefunded { task: id, refunded });
+    }
+
+    /// What a task still holds: its reward and the unpaid part of its fee reserve.
+    fn held(task: &Task<T>) -> BalanceOf<T> {
+        task.reward
+            .saturating_add(task.fee_reserve.saturating_sub(task.fees_paid))
+    }
+
+    /// Releases everything a task still holds back to its creator.
+    fn release_all(task: &Task<T>) -> BalanceOf<T> {
+        T::Currency::release(
+            &HoldReason::Escrow.into(),
+            &task.creator,
+            Self::held(task),
+            Precision::BestEffort,
+        )
+        .unwrap_or_default()
+    }
+
+    /// Pays each revealer of a round about `task` its fee from the reserve.
+    fn pay_fees(task: &mut Task<T>, revealers: &[T::AccountId]) {
+        let fee = T::Rounds::verifier_fee();
+        for revealer in revealers {
+            let left = task.fee_reserve.saturating_sub(task.fees_paid);
+            if left < fee {
+                break;
+            }
+            if T::Currency::transfer_on_hold(
+                &HoldReason::Escrow.into(),
+                &task.creator,
+                revealer,
+                fee,
+                Precision::Exact,
+                Restriction::Free,
+                Fortitude::Polite,
+            )
+            .is_ok()
+            {
+                task.fees_paid = task.fees_paid.saturating_add(fee);
+            }
+        }
+    }
+
+    /// A running task whose executor missed its deadline: drawn again, or refunded.
+    fn expire(id: TaskId, now: BlockNumberFor<T>) {
+        let Some(task) = Tasks::<T>::get(id) else {
+            return;
+        };
+        let TaskStatus::Running { claim, .. } = &task.status else {
+            return;
+        };
+        ExecutorOf::<T>::remove(&claim.executor);
+        Self::deposit_event(Event::DeadlineMissed {
+            task: id,
+            executor: claim.executor.clone(),
+        });
+        Self::redraw_or_refund(id, task, now);
+    }
+
+    /// Queues `id` at the first block from `from` whose deadline queue has room (at most
+    /// `MaxTasksPerBlock` blocks later); returns that block.
+    fn queue_deadline(id: TaskId, from: BlockNumberFor<T>) -> Option<BlockNumberFor<T>> {
+        let mut block = from;
+        for _ in 0..T::MaxTasksPerBlock::get() {
+            if DeadlineQueue::<T>::mutate(block, |queue| queue.try_push(id).is_ok()) {
+                return Some(block);
+            }
+            block = block.saturating_add(One::one());
+        }
+        None
+    }
+
+    /// Settles a pre- or post-task round about task `id` (see [`OnRoundClosed`]).
+    fn round_closed(
+        round: RoundId,
+        phase: AttestationPhase,
+        id: TaskId,
+        outcome: RoundOutcome,
+        revealers: &[T::AccountId],
+    ) {
+        let Some(mut task) = Tasks::<T>::get(id) else {
+            return;
+        };
+        let now = frame_system::Pallet::<T>::block_number();
+        let (claim, passed) = match (&task.status, phase) {
+            (TaskStatus::Assigned { claim, round: open }, AttestationPhase::PreTask)
+                if *open == round =>
+            {
+                (claim.clone(), outcome == RoundOutcome::Passed)
+            }
+            (
+                TaskStatus::Verifying {
+                    claim, round: open, ..
+                },
+                AttestationPhase::PostTask,
+            ) if *open == round => (claim.clone(), outcome == RoundOutcome::Passed),
+            // A round this task no longer waits for.
+            _ => return,
+        };
+        Self::pay_fees(&mut task, revealers);
+        let executor = claim.executor.clone();
+        if !passed {
+            ExecutorOf::<T>::remove(&executor);
+            Self::deposit_event(Event::ExecutorFailed {
+                task: id,
+                executor,
+                phase,
+                outcome,
+            });
+            if phase == AttestationPhase::PreTask {
+                Self::redraw_or_refund(id, task, now);
+            } else {
+                let refunded = Self::release_all(&task);
+                Tasks::<T>::remove(id);
+                Self::deposit_event(Event::TaskFailed {
+                    task: id,
+                    refunded,
+                    fees_paid: task.fees_paid,
+                });
+            }
+            return;
+        }
+        match task.status {
+            TaskStatus::Assigned { .. } => {
+                let wanted = now.saturating_add(task.timeout);
+                let Some(deadline) = Self::queue_deadline(id, wanted.saturating_add(One::one()))
+                else {
+                    // No deadline slot within reach: the task cannot be timed, so it is not run.
+                    ExecutorOf::<T>::remove(&executor);
+                    Self::redraw_or_refund(id, task, now);
+                    return;
+                };
+                let until = deadline.saturating_sub(One::one());
+                task.status = TaskStatus::Running { claim, until };
+                Tasks::<T>::insert(id, task);
+                Self::deposit_event(Event::ExecutionStarted {
+                    task: id,
+                    executor,
+                    until,
+                });
+            }
+            TaskStatus::Verifying { outcome, .. } => {
+                // Completed or not, the executor did its job: TimedOut, OomKilled and
+                // PolicyViolation are the creator's code misbehaving.
+                let paid = T::Currency::transfer_on_hold(
+                    &HoldReason::Escrow.into(),
+                    &task.creator,
+                    &executor,
+                    task.reward,
+                    Precision::BestEffort,
+                    Restriction::Free,
+                    Fortitude::Polite,
+                )
+                .unwrap_or_default();
+                task.reward = Zero::zero();
+                Self::release_all(&task);
+                T::Reputation::task_completed(&executor);
+                ExecutorOf::<T>::remove(&executor);
+                Tasks::<T>::remove(id);
+                Self::deposit_event(Event::TaskSettled {
+                    task: id,
+                    executor,
+                    outcome,
+                    reward: paid,
+                    fees_paid: task.fees_paid,
+                });
+            }
+            _ => {}
+        }
     }
 
     /// Invariants: every held escrow belongs to a live task and equals the sum of its creator's
@@ -731,7 +1068,7 @@ impl<T: Config> Pallet<T> {
         let mut owed: BTreeMap<T::AccountId, BalanceOf<T>> = BTreeMap::new();
         for (_, task) in Tasks::<T>::iter() {
             let entry = owed.entry(task.creator.clone()).or_default();
-            *entry = entry.saturating_add(task.reward.saturating_add(task.fee_reserve));
+            *entry = entry.saturating_add(Self::held(&task));
         }
         for (creator, amount) in &owed {
             ensure!(
@@ -762,6 +1099,70 @@ impl<T: Config> Pallet<T> {
                 );
             }
         }
+        for (close, queue) in DeadlineQueue::<T>::iter() {
+            for id in queue {
+                let task = Tasks::<T>::get(id).ok_or(TryRuntimeError::Other(
+                    "a task with a deadline does not exist",
+                ))?;
+                let TaskStatus::Running { until, .. } = task.status else {
+                    return Err(TryRuntimeError::Other(
+                        "a task with a deadline is not running",
+                    ));
+                };
+                ensure!(
+                    until.saturating_add(One::one()) == close,
+                    TryRuntimeError::Other("a deadline is queued in the wrong block")
+                );
+            }
+        }
+        for (executor, id) in ExecutorOf::<T>::iter() {
+            let task = Tasks::<T>::get(id).ok_or(TryRuntimeError::Other(
+                "an executor holds a task that does not exist",
+            ))?;
+            let claim = match &task.status {
+                TaskStatus::Assigned { claim, .. }
+                | TaskStatus::Running { claim, .. }
+                | TaskStatus::Verifying { claim, .. } => claim,
+                _ => {
+                    return Err(TryRuntimeError::Other(
+                        "an executor holds an unassigned task",
+                    ))
+                }
+            };
+            ensure!(
+                claim.executor == executor,
+                TryRuntimeError::Other("an executor holds another's task")
+            );
+        }
         Ok(())
+    }
+}
+
+impl<T: Config> OnRoundClosed<T::AccountId> for Pallet<T> {
+    fn on_round_closed(
+        round: RoundId,
+        _subject: &T::AccountId,
+        phase: AttestationPhase,
+        task: Option<TaskId>,
+        outcome: RoundOutcome,
+        revealers: &[T::AccountId],
+    ) {
+        if let Some(task) = task {
+            Self::round_closed(round, phase, task, outcome, revealers);
+        }
+    }
+
+    fn closed_weight() -> Weight {
+        T::WeightInfo::round_closed(T::Rounds::max_paid_members())
+    }
+}
+
+impl<T: Config> WithdrawalGuard<T::AccountId> for Pallet<T> {
+    fn withdrawal_block(who: &T::AccountId) -> Option<WithdrawalBlock> {
+        ExecutorOf::<T>::contains_key(who).then_some(WithdrawalBlock::UnsettledExecutor)
+    }
+
+    fn guard_weight() -> Weight {
+        T::DbWeight::get().reads(1)
     }
 }

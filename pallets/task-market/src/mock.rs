@@ -3,7 +3,8 @@
 use crate as pallet_task_market;
 use capsule_pallet_traits::{
     account_bytes, AttestationPhase, EpochIndex, EpochSnapshot, EpochSnapshots, HardwareLevel,
-    RecentRandomness, RoundId, SnapshotEntry, TaskId, TaskRounds, VrfKeys,
+    RecentRandomness, ReputationEvents, RoundId, SnapshotEntry, TaskId, TaskRounds, VoteAlignment,
+    VrfKeys,
 };
 use capsule_primitives::{
     keys::HpcSessionKeys,
@@ -73,6 +74,32 @@ std::thread_local! {
     static SNAPSHOT: RefCell<Vec<(u64, u128)>> = const { RefCell::new(Vec::new()) };
     static OPENED: RefCell<Vec<(u64, AttestationPhase, TaskId, HpcSessionKeys)>> = const { RefCell::new(Vec::new()) };
     static ROUNDS_FULL: RefCell<bool> = const { RefCell::new(false) };
+    static COMPLETED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The reputation pallet, as far as completed tasks go.
+pub struct FakeReputation;
+impl FakeReputation {
+    pub fn completed() -> Vec<u64> {
+        COMPLETED.with(|c| c.borrow().clone())
+    }
+}
+impl ReputationEvents<u64> for FakeReputation {
+    fn round_passed(_: &u64) {}
+    fn round_failed(_: &u64) {}
+    fn vote_counted(_: &u64, _: VoteAlignment) {}
+    fn task_completed(who: &u64) {
+        COMPLETED.with(|c| c.borrow_mut().push(*who));
+    }
+    fn set_hardware_level(_: &u64, _: HardwareLevel) -> sp_runtime::DispatchResult {
+        Ok(())
+    }
+    fn level_allowed(_: HardwareLevel) -> bool {
+        true
+    }
+    fn event_weight() -> Weight {
+        Weight::zero()
+    }
 }
 
 /// The reputation pallet's epoch snapshot (one, whatever the epoch).
@@ -115,9 +142,9 @@ impl FakeRounds {
     pub fn opened() -> Vec<(u64, AttestationPhase, TaskId, HpcSessionKeys)> {
         OPENED.with(|o| o.borrow().clone())
     }
-    /// Makes every later `open_task_round` fail, as a full block would.
-    pub fn fill() {
-        ROUNDS_FULL.with(|f| *f.borrow_mut() = true);
+    /// Makes every later `open_task_round` fail (or succeed again), as a full block would.
+    pub fn fill(full: bool) {
+        ROUNDS_FULL.with(|f| *f.borrow_mut() = full);
     }
 }
 impl TaskRounds<u64> for FakeRounds {
@@ -195,10 +222,15 @@ pub fn prove(who: u64, task: TaskId, seed: [u8; 32]) -> VrfProofBytes {
     prove_as(who, who, task, seed).0
 }
 
+/// Account `n`'s HPC session Ed25519 key pair (the key its pre-task round attests).
+pub fn session_pair(who: u64) -> sp_core::ed25519::Pair {
+    sp_core::ed25519::Pair::from_seed(&[who as u8 + 100; 32])
+}
+
 pub fn session_keys(who: u64) -> HpcSessionKeys {
     HpcSessionKeys {
         x25519: [who as u8; 32],
-        ed25519: [who as u8 + 100; 32],
+        ed25519: session_pair(who).public().0,
     }
 }
 
@@ -209,6 +241,7 @@ impl pallet_task_market::Config for Test {
     type Rounds = FakeRounds;
     type Randomness = BlockNumberRandomness;
     type VrfKeys = FakeVrfKeys;
+    type Reputation = FakeReputation;
     type Treasury = Treasury;
     type CancelFee = ConstU64<CANCEL_FEE>;
     type MinReward = ConstU64<MIN_REWARD>;
@@ -250,6 +283,7 @@ pub fn build_and_execute(test: impl FnOnce()) {
     SNAPSHOT.with(|s| s.borrow_mut().clear());
     OPENED.with(|o| o.borrow_mut().clear());
     ROUNDS_FULL.with(|f| *f.borrow_mut() = false);
+    COMPLETED.with(|c| c.borrow_mut().clear());
     TargetClaimants::set(1_000);
 }
 

@@ -392,7 +392,7 @@ fn a_winner_whose_round_cannot_open_is_redrawn() {
         FakeSnapshots::set(vec![(10, 1)]);
         created_and_seeded();
         assert_ok!(claim(10, TASK));
-        FakeRounds::fill();
+        FakeRounds::fill(true);
         let (.., closes_at) = draw(TASK);
         run_to_block(closes_at + 1);
         assert!(matches!(
@@ -471,4 +471,389 @@ fn real_vrf_proofs_round_trip() {
 #[test]
 fn the_escrow_reserve_covers_every_round_of_every_draw() {
     assert_eq!(TaskMarket::fee_reserve(), FEE_RESERVE);
+}
+
+mod results_and_settlement {
+    use super::*;
+    use crate::{DeadlineQueue, ExecutorOf};
+    use capsule_pallet_traits::{
+        OnRoundClosed, RoundId, RoundOutcome, WithdrawalBlock, WithdrawalGuard,
+    };
+    use capsule_primitives::task::{ResultManifest, TaskOutcome};
+
+    const EXECUTOR: u64 = 10;
+    const PRE_ROUND: RoundId = RoundId(0);
+    const POST_ROUND: RoundId = RoundId(1);
+
+    /// Creates the task and makes `EXECUTOR` (the only gateway) its winner, with its pre-task
+    /// round open.
+    fn assigned() {
+        FakeSnapshots::set(vec![(EXECUTOR, 1)]);
+        created_and_seeded();
+        assert_ok!(claim(EXECUTOR, TASK));
+        let (.., closes_at) = draw(TASK);
+        run_to_block(closes_at + 1);
+        assert!(matches!(task(TASK).status, TaskStatus::Assigned { .. }));
+    }
+
+    fn close(round: RoundId, phase: AttestationPhase, outcome: RoundOutcome, revealers: &[u64]) {
+        TaskMarket::on_round_closed(round, &EXECUTOR, phase, Some(TASK), outcome, revealers);
+    }
+
+    /// Assigned, then the pre-task round passes with two revealers.
+    fn running() -> u64 {
+        assigned();
+        close(
+            PRE_ROUND,
+            AttestationPhase::PreTask,
+            RoundOutcome::Passed,
+            &[20, 21],
+        );
+        match task(TASK).status {
+            TaskStatus::Running { until, .. } => until,
+            other => panic!("not running: {other:?}"),
+        }
+    }
+
+    fn manifest(outcome: TaskOutcome) -> ResultManifest {
+        ResultManifest {
+            task: TASK,
+            outcome,
+            results: BoundedVec::truncate_from(vec![CapsuleCid {
+                codec: CidCodec::Raw,
+                digest: [4; 32],
+            }]),
+            evidence: [5; 32],
+        }
+    }
+
+    fn submit(who: u64, manifest: &ResultManifest, signer: u64) -> sp_runtime::DispatchResult {
+        let signature = session_pair(signer).sign(&manifest.signing_message()).0;
+        TaskMarket::submit_result(RuntimeOrigin::signed(who), manifest.clone(), signature)
+    }
+
+    #[test]
+    fn a_task_runs_from_claim_to_payment() {
+        build_and_execute(|| {
+            let free = |who| Balances::balance(&who);
+            let until = running();
+            let now = System::block_number();
+            assert_eq!(until, now + spec().timeout);
+            assert_eq!(DeadlineQueue::<Test>::get(until + 1).to_vec(), vec![TASK]);
+            assert_eq!(ExecutorOf::<Test>::get(EXECUTOR), Some(TASK));
+            assert_eq!(
+                last_event(),
+                Event::ExecutionStarted {
+                    task: TASK,
+                    executor: EXECUTOR,
+                    until
+                }
+            );
+            // The pre-task round's revealers were paid from the reserve.
+            assert_eq!(free(20), ENDOWMENT + VERIFIER_FEE);
+            assert_eq!(escrow(CREATOR), REWARD + FEE_RESERVE - 2 * VERIFIER_FEE);
+
+            let result = manifest(TaskOutcome::Completed);
+            assert_ok!(submit(EXECUTOR, &result, EXECUTOR));
+            assert_eq!(
+                FakeRounds::opened().last(),
+                Some(&(
+                    EXECUTOR,
+                    AttestationPhase::PostTask,
+                    TASK,
+                    session_keys(EXECUTOR)
+                ))
+            );
+            assert_eq!(
+                last_event(),
+                Event::ResultSubmitted {
+                    task: TASK,
+                    executor: EXECUTOR,
+                    outcome: TaskOutcome::Completed,
+                    results: result.results.clone(),
+                    evidence: result.evidence,
+                    round: POST_ROUND
+                }
+            );
+            assert!(DeadlineQueue::<Test>::get(until + 1).is_empty());
+
+            let (creator_before, executor_before) = (free(CREATOR), free(EXECUTOR));
+            close(
+                POST_ROUND,
+                AttestationPhase::PostTask,
+                RoundOutcome::Passed,
+                &[20, 21, 22],
+            );
+            let fees = 5 * VERIFIER_FEE;
+            assert_eq!(
+                last_event(),
+                Event::TaskSettled {
+                    task: TASK,
+                    executor: EXECUTOR,
+                    outcome: TaskOutcome::Completed,
+                    reward: REWARD,
+                    fees_paid: fees
+                }
+            );
+            assert_eq!(free(EXECUTOR), executor_before + REWARD);
+            assert_eq!(free(CREATOR), creator_before + FEE_RESERVE - fees);
+            assert_eq!(escrow(CREATOR), 0);
+            assert_eq!(free(22), VERIFIER_FEE, "a new account, paid its fee");
+            assert!(Tasks::<Test>::get(TASK).is_none());
+            assert!(ExecutorOf::<Test>::get(EXECUTOR).is_none());
+            assert_eq!(FakeReputation::completed(), vec![EXECUTOR]);
+        });
+    }
+
+    #[test]
+    fn the_creators_misbehaving_code_still_pays_the_executor() {
+        for outcome in [
+            TaskOutcome::TimedOut,
+            TaskOutcome::OomKilled,
+            TaskOutcome::PolicyViolation,
+        ] {
+            build_and_execute(|| {
+                running();
+                assert_ok!(submit(EXECUTOR, &manifest(outcome), EXECUTOR));
+                let before = Balances::balance(&EXECUTOR);
+                close(
+                    POST_ROUND,
+                    AttestationPhase::PostTask,
+                    RoundOutcome::Passed,
+                    &[],
+                );
+                assert_eq!(Balances::balance(&EXECUTOR), before + REWARD, "{outcome:?}");
+            });
+        }
+    }
+
+    #[test]
+    fn result_errors_are_typed_and_change_nothing() {
+        build_and_execute(|| {
+            assigned();
+            let result = manifest(TaskOutcome::Completed);
+            // Before the pre-task round passed.
+            assert_noop!(
+                submit(EXECUTOR, &result, EXECUTOR),
+                Error::<Test>::NotRunning
+            );
+            close(
+                PRE_ROUND,
+                AttestationPhase::PreTask,
+                RoundOutcome::Passed,
+                &[],
+            );
+            let unknown = ResultManifest {
+                task: TaskId(9),
+                ..result.clone()
+            };
+            assert_noop!(
+                submit(EXECUTOR, &unknown, EXECUTOR),
+                Error::<Test>::UnknownTask
+            );
+            assert_noop!(submit(11, &result, EXECUTOR), Error::<Test>::NotExecutor);
+            // Signed by another key, or a signature over another manifest.
+            assert_noop!(
+                submit(EXECUTOR, &result, 11),
+                Error::<Test>::BadManifestSignature
+            );
+            let signature = session_pair(EXECUTOR)
+                .sign(&manifest(TaskOutcome::TimedOut).signing_message())
+                .0;
+            assert_noop!(
+                TaskMarket::submit_result(
+                    RuntimeOrigin::signed(EXECUTOR),
+                    result.clone(),
+                    signature
+                ),
+                Error::<Test>::BadManifestSignature
+            );
+            FakeRounds::fill(true);
+            assert_noop!(
+                submit(EXECUTOR, &result, EXECUTOR),
+                Error::<Test>::RoundUnavailable
+            );
+            FakeRounds::fill(false);
+            let TaskStatus::Running { until, .. } = task(TASK).status else {
+                panic!("running")
+            };
+            System::set_block_number(until + 1);
+            assert_noop!(
+                submit(EXECUTOR, &result, EXECUTOR),
+                Error::<Test>::DeadlinePassed
+            );
+            System::set_block_number(until);
+            assert_ok!(submit(EXECUTOR, &result, EXECUTOR));
+            assert_noop!(
+                submit(EXECUTOR, &result, EXECUTOR),
+                Error::<Test>::NotRunning
+            );
+        });
+    }
+
+    #[test]
+    fn a_failed_cleanup_round_refunds_the_creator_net_of_fees() {
+        build_and_execute(|| {
+            running();
+            assert_ok!(submit(
+                EXECUTOR,
+                &manifest(TaskOutcome::Completed),
+                EXECUTOR
+            ));
+            let (creator, executor) = (Balances::balance(&CREATOR), Balances::balance(&EXECUTOR));
+            close(
+                POST_ROUND,
+                AttestationPhase::PostTask,
+                RoundOutcome::Failed,
+                &[20, 21, 22],
+            );
+            let fees = 5 * VERIFIER_FEE;
+            assert_eq!(
+                last_event(),
+                Event::TaskFailed {
+                    task: TASK,
+                    refunded: REWARD + FEE_RESERVE - fees,
+                    fees_paid: fees
+                }
+            );
+            assert_eq!(
+                Balances::balance(&CREATOR),
+                creator + REWARD + FEE_RESERVE - fees
+            );
+            assert_eq!(Balances::balance(&EXECUTOR), executor, "no reward");
+            assert!(ExecutorOf::<Test>::get(EXECUTOR).is_none());
+            assert!(FakeReputation::completed().is_empty());
+        });
+    }
+
+    #[test]
+    fn a_failed_pre_task_round_draws_again() {
+        build_and_execute(|| {
+            assigned();
+            close(
+                PRE_ROUND,
+                AttestationPhase::PreTask,
+                RoundOutcome::Failed,
+                &[20],
+            );
+            assert!(matches!(
+                last_event(),
+                Event::Redrawn {
+                    task: TASK,
+                    attempt: 1,
+                    ..
+                }
+            ));
+            assert!(ExecutorOf::<Test>::get(EXECUTOR).is_none());
+            assert_eq!(escrow(CREATOR), REWARD + FEE_RESERVE - VERIFIER_FEE);
+        });
+    }
+
+    #[test]
+    fn a_missed_deadline_draws_again() {
+        build_and_execute(|| {
+            let until = running();
+            run_to_block(until);
+            assert!(matches!(task(TASK).status, TaskStatus::Running { .. }));
+            run_to_block(until + 1);
+            let events: Vec<_> = System::events()
+                .into_iter()
+                .filter_map(|r| match r.event {
+                    RuntimeEvent::TaskMarket(e) => Some(e),
+                    _ => None,
+                })
+                .collect();
+            assert!(events.contains(&Event::DeadlineMissed {
+                task: TASK,
+                executor: EXECUTOR
+            }));
+            assert!(matches!(
+                last_event(),
+                Event::Redrawn {
+                    task: TASK,
+                    attempt: 1,
+                    ..
+                }
+            ));
+            assert!(ExecutorOf::<Test>::get(EXECUTOR).is_none());
+        });
+    }
+
+    #[test]
+    fn a_round_settles_once_and_stale_rounds_are_ignored() {
+        build_and_execute(|| {
+            running();
+            assert_ok!(submit(
+                EXECUTOR,
+                &manifest(TaskOutcome::Completed),
+                EXECUTOR
+            ));
+            // A late word about the pre-task round, or a round of another id: ignored.
+            close(
+                PRE_ROUND,
+                AttestationPhase::PreTask,
+                RoundOutcome::Failed,
+                &[20],
+            );
+            close(
+                RoundId(7),
+                AttestationPhase::PostTask,
+                RoundOutcome::Failed,
+                &[20],
+            );
+            assert!(matches!(task(TASK).status, TaskStatus::Verifying { .. }));
+            close(
+                POST_ROUND,
+                AttestationPhase::PostTask,
+                RoundOutcome::Passed,
+                &[],
+            );
+            let paid = Balances::balance(&EXECUTOR);
+            close(
+                POST_ROUND,
+                AttestationPhase::PostTask,
+                RoundOutcome::Passed,
+                &[20],
+            );
+            assert_eq!(Balances::balance(&EXECUTOR), paid, "settled once");
+            assert_eq!(FakeReputation::completed(), vec![EXECUTOR]);
+        });
+    }
+
+    #[test]
+    fn an_executor_holds_one_task_and_cannot_withdraw_until_it_settles() {
+        build_and_execute(|| {
+            assigned();
+            assert_eq!(
+                TaskMarket::withdrawal_block(&EXECUTOR),
+                Some(WithdrawalBlock::UnsettledExecutor)
+            );
+            assert_ok!(TaskMarket::create_task(
+                RuntimeOrigin::signed(2),
+                Box::new(spec()),
+                REWARD
+            ));
+            let second = TaskId(1);
+            run_to_block(System::block_number() + SEED_BLOCKS);
+            assert_noop!(claim(EXECUTOR, second), Error::<Test>::ExecutorBusy);
+            close(
+                PRE_ROUND,
+                AttestationPhase::PreTask,
+                RoundOutcome::Passed,
+                &[],
+            );
+            assert_ok!(submit(
+                EXECUTOR,
+                &manifest(TaskOutcome::Completed),
+                EXECUTOR
+            ));
+            close(
+                POST_ROUND,
+                AttestationPhase::PostTask,
+                RoundOutcome::Passed,
+                &[],
+            );
+            assert_eq!(TaskMarket::withdrawal_block(&EXECUTOR), None);
+        });
+    }
 }

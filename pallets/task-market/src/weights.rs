@@ -16,6 +16,9 @@ pub trait WeightInfo {
     fn claim() -> Weight;
     fn on_initialize_seeding(n: u32) -> Weight;
     fn on_initialize_closing(n: u32) -> Weight;
+    fn on_initialize_deadlines(n: u32) -> Weight;
+    fn submit_result() -> Weight;
+    fn round_closed(revealers: u32) -> Weight;
 }
 
 const EXECUTION: u64 = 100_000_000; // 100 µs
@@ -54,5 +57,30 @@ impl WeightInfo for () {
                 .saturating_add(ParityDbWeight::get().reads_writes(4, 4))
                 .saturating_mul(n.into()),
         )
+    }
+    fn on_initialize_deadlines(n: u32) -> Weight {
+        // Per task: Tasks, ExecutorOf, and a redraw's seed queue or a refund's holds.
+        ParityDbWeight::get().reads_writes(1, 1).saturating_add(
+            Weight::from_parts(EXECUTION, TASK_PROOF)
+                .saturating_add(ParityDbWeight::get().reads_writes(5, 5))
+                .saturating_mul(n.into()),
+        )
+    }
+    fn submit_result() -> Weight {
+        // Tasks, the Ed25519 check, the deadline queue (the round it opens is weighed by the
+        // attestation pallet's `open_weight`, added here).
+        Weight::from_parts(EXECUTION + 100_000_000, TASK_PROOF)
+            .saturating_add(ParityDbWeight::get().reads_writes(3, 3))
+    }
+    fn round_closed(revealers: u32) -> Weight {
+        // Tasks, ExecutorOf, a deadline queue or the executor's and creator's holds, plus a
+        // fee transfer (holds and accounts of both sides) per revealer.
+        Weight::from_parts(EXECUTION, TASK_PROOF)
+            .saturating_add(ParityDbWeight::get().reads_writes(6, 6))
+            .saturating_add(
+                ParityDbWeight::get()
+                    .reads_writes(2, 2)
+                    .saturating_mul(revealers.into()),
+            )
     }
 }
