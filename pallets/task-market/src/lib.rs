@@ -41,6 +41,8 @@ extern crate alloc;
 
 pub use pallet::*;
 
+#[cfg(feature = "runtime-benchmarks")]
+pub mod benchmarking;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
@@ -261,6 +263,10 @@ pub mod pallet {
         type MaxTasksPerBlock: Get<u32>;
 
         type WeightInfo: WeightInfo;
+
+        /// Installs snapshots and VRF keys in the benchmarks.
+        #[cfg(feature = "runtime-benchmarks")]
+        type BenchmarkHelper: benchmarking::BenchmarkHelper<Self::AccountId>;
     }
 
     /// Why this pallet holds funds.

@@ -75,6 +75,7 @@ std::thread_local! {
     static OPENED: RefCell<Vec<(u64, AttestationPhase, TaskId, HpcSessionKeys)>> = const { RefCell::new(Vec::new()) };
     static ROUNDS_FULL: RefCell<bool> = const { RefCell::new(false) };
     static COMPLETED: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    static VRF_KEYS: RefCell<Vec<(u64, [u8; 32])>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The reputation pallet, as far as completed tasks go.
@@ -202,7 +203,23 @@ pub fn vrf_pair(who: u64) -> sr25519::Pair {
 pub struct FakeVrfKeys;
 impl VrfKeys<u64> for FakeVrfKeys {
     fn vrf_key(who: &u64, _: EpochIndex) -> Option<[u8; 32]> {
-        (1..=20).contains(who).then(|| vrf_pair(*who).public().0)
+        let set = VRF_KEYS.with(|k| {
+            k.borrow()
+                .iter()
+                .find(|(account, _)| account == who)
+                .map(|(_, key)| *key)
+        });
+        set.or_else(|| (1..=20).contains(who).then(|| vrf_pair(*who).public().0))
+    }
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::benchmarking::BenchmarkHelper<u64> for FakeVrfKeys {
+    fn set_snapshot(members: Vec<(u64, u128)>) {
+        FakeSnapshots::set(members);
+    }
+    fn set_vrf_key(who: &u64, key: [u8; 32]) {
+        VRF_KEYS.with(|k| k.borrow_mut().push((*who, key)));
     }
 }
 
@@ -254,6 +271,8 @@ impl pallet_task_market::Config for Test {
     type MaxTimeout = ConstU64<MAX_TIMEOUT>;
     type MaxTasksPerBlock = ConstU32<MAX_TASKS_PER_BLOCK>;
     type WeightInfo = ();
+    #[cfg(feature = "runtime-benchmarks")]
+    type BenchmarkHelper = FakeVrfKeys;
 }
 
 pub fn build() -> sp_io::TestExternalities {
@@ -270,6 +289,10 @@ pub fn build() -> sp_io::TestExternalities {
     .assimilate_storage(&mut storage)
     .unwrap();
     let mut ext = sp_io::TestExternalities::new(storage);
+    // The benchmarks make session keys in a keystore, as the benchmark CLI provides.
+    ext.register_extension(sp_keystore::KeystoreExt::new(
+        sp_keystore::testing::MemoryKeystore::new(),
+    ));
     ext.execute_with(|| System::set_block_number(1));
     ext
 }
@@ -284,6 +307,7 @@ pub fn build_and_execute(test: impl FnOnce()) {
     OPENED.with(|o| o.borrow_mut().clear());
     ROUNDS_FULL.with(|f| *f.borrow_mut() = false);
     COMPLETED.with(|c| c.borrow_mut().clear());
+    VRF_KEYS.with(|k| k.borrow_mut().clear());
     TargetClaimants::set(1_000);
 }
 
