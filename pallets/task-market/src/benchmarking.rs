@@ -171,7 +171,9 @@ mod benchmarks {
     #[benchmark]
     fn create_task() {
         let creator = funded::<T>("creator", 0);
-        let now = frame_system::Pallet::<T>::block_number();
+        // The benchmark runner moves a genesis state to block 1 for the call: start there.
+        let now: BlockNumberFor<T> = One::one();
+        frame_system::Pallet::<T>::set_block_number(now);
         let due = now.saturating_add(T::Randomness::seed_blocks().into());
         let filler = funded::<T>("creator", 1);
         for _ in 1..T::MaxTasksPerBlock::get() {
