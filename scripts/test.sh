@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 cargo test --release --locked --workspace "$@"
 # Our pallets' benchmarks, run once each as tests against their mocks (the runtime's weights come
 # from scripts/bench/weights.sh). SKIP_WASM_BUILD: nothing here needs the runtime.
-SKIP_WASM_BUILD=1 cargo test --release --locked -p pallet-attestation -p pallet-deposit -p pallet-reputation \
+SKIP_WASM_BUILD=1 cargo test --release --locked -p pallet-attestation -p pallet-deposit -p pallet-reputation -p pallet-task-market \
   --features runtime-benchmarks --lib benchmarking "$@"
 # The daemons' workspace (docs/adr/0004), once it exists.
 if [ -f offchain-workers/Cargo.toml ]; then
