@@ -591,7 +591,7 @@ pub mod pallet {
                 }
                 _ => return Err(Error::<T>::AlreadyClaimed.into()),
             }
-            let held = state.reward.saturating_add(state.fee_reserve);
+            let held = Self::held(&state);
             let fee = T::CancelFee::get().min(held);
             // The hold was taken at creation and only this pallet releases it.
             let _ = T::Currency::transfer_on_hold(
@@ -799,19 +799,12 @@ impl<T: Config> Pallet<T> {
         // The queue closing at `closes_at + 1` holds what was seeded at `now`, whose queue was
         // capped the same: it has room, except for redraws queued beside new tasks (then the
         // draw closes a block later, at most `MaxTasksPerBlock` blocks later).
-        let mut close = closes_at.saturating_add(One::one());
-        let mut placed = false;
-        for _ in 0..T::MaxTasksPerBlock::get() {
-            if CloseQueue::<T>::mutate(close, |queue| queue.try_push(id).is_ok()) {
-                placed = true;
-                break;
-            }
-            close = close.saturating_add(One::one());
-        }
-        if !placed {
+        let Some(close) =
+            Self::queue_within::<CloseQueue<T>>(id, closes_at.saturating_add(One::one()))
+        else {
             Self::redraw_or_refund(id, task, now);
             return;
-        }
+        };
         let closes_at = close.saturating_sub(One::one());
         task.status = TaskStatus::Claiming {
             epoch,
@@ -874,20 +867,17 @@ impl<T: Config> Pallet<T> {
     fn redraw_or_refund(id: TaskId, mut task: Task<T>, now: BlockNumberFor<T>) {
         let attempt = task.attempt.saturating_add(1);
         if attempt < T::MaxAttempts::get() {
-            let mut due = now.saturating_add(T::Randomness::seed_blocks().into());
-            for _ in 0..T::MaxTasksPerBlock::get() {
-                if SeedQueue::<T>::mutate(due, |queue| queue.try_push(id).is_ok()) {
-                    task.attempt = attempt;
-                    task.status = TaskStatus::AwaitingSeed { due };
-                    Tasks::<T>::insert(id, task);
-                    Self::deposit_event(Event::Redrawn {
-                        task: id,
-                        attempt,
-                        seeded_at: due,
-                    });
-                    return;
-                }
-                due = due.saturating_add(One::one());
+            let wanted = now.saturating_add(T::Randomness::seed_blocks().into());
+            if let Some(due) = Self::queue_within::<SeedQueue<T>>(id, wanted) {
+                task.attempt = attempt;
+                task.status = TaskStatus::AwaitingSeed { due };
+                Tasks::<T>::insert(id, task);
+                Self::deposit_event(Event::Redrawn {
+                    task: id,
+                    attempt,
+                    seeded_at: due,
+                });
+                return;
             }
         }
         let refunded = Self::release_all(&task);
@@ -952,12 +942,19 @@ impl<T: Config> Pallet<T> {
         Self::redraw_or_refund(id, task, now);
     }
 
-    /// Queues `id` at the first block from `from` whose deadline queue has room (at most
+    /// Queues `id` in queue `Q` at the first block from `from` with room (at most
     /// `MaxTasksPerBlock` blocks later); returns that block.
-    fn queue_deadline(id: TaskId, from: BlockNumberFor<T>) -> Option<BlockNumberFor<T>> {
+    fn queue_within<Q>(id: TaskId, from: BlockNumberFor<T>) -> Option<BlockNumberFor<T>>
+    where
+        Q: frame_support::storage::StorageMap<
+            BlockNumberFor<T>,
+            BoundedVec<TaskId, T::MaxTasksPerBlock>,
+            Query = BoundedVec<TaskId, T::MaxTasksPerBlock>,
+        >,
+    {
         let mut block = from;
         for _ in 0..T::MaxTasksPerBlock::get() {
-            if DeadlineQueue::<T>::mutate(block, |queue| queue.try_push(id).is_ok()) {
+            if Q::mutate(block, |queue| queue.try_push(id).is_ok()) {
                 return Some(block);
             }
             block = block.saturating_add(One::one());
@@ -1018,7 +1015,8 @@ impl<T: Config> Pallet<T> {
         match task.status {
             TaskStatus::Assigned { .. } => {
                 let wanted = now.saturating_add(task.timeout);
-                let Some(deadline) = Self::queue_deadline(id, wanted.saturating_add(One::one()))
+                let Some(deadline) =
+                    Self::queue_within::<DeadlineQueue<T>>(id, wanted.saturating_add(One::one()))
                 else {
                     // No deadline slot within reach: the task cannot be timed, so it is not run.
                     ExecutorOf::<T>::remove(&executor);
