@@ -415,55 +415,42 @@ impl ChainClient {
             .find(|view| view.id.0 == round.0))
     }
 
-    /// A registered gateway.
-    pub async fn gateway(&self, who: &AccountId32) -> Result<Option<GatewayInfo>, ChainError> {
+    /// The value at `addr` for `keys` at the newest finalized block, if there is one.
+    async fn fetch<Addr: subxt::storage::Address>(
+        &self,
+        what: &'static str,
+        addr: Addr,
+        keys: Addr::KeyParts,
+    ) -> Result<Option<Addr::Value>, ChainError> {
         let at = self.at_finalized().await?;
         let entry = at
             .storage()
-            .try_fetch(chain::storage().attestation().gateways(), (*who,))
+            .try_fetch(addr, keys)
             .await
-            .map_err(|e| read("Attestation.Gateways")(e.into()))?;
+            .map_err(|e| read(what)(e.into()))?;
         entry
-            .map(|value| {
-                value
-                    .decode()
-                    .map_err(|e| read("Attestation.Gateways")(e.into()))
-            })
+            .map(|value| value.decode().map_err(|e| read(what)(e.into())))
             .transpose()
+    }
+
+    /// A registered gateway.
+    pub async fn gateway(&self, who: &AccountId32) -> Result<Option<GatewayInfo>, ChainError> {
+        let addr = chain::storage().attestation().gateways();
+        self.fetch("Attestation.Gateways", addr, (*who,)).await
     }
 
     /// A gateway's most recent closed-round records, oldest first.
     pub async fn records(&self, who: &AccountId32) -> Result<Vec<ClosedRecord>, ChainError> {
-        let at = self.at_finalized().await?;
-        let entry = at
-            .storage()
-            .try_fetch(chain::storage().attestation().records(), (*who,))
-            .await
-            .map_err(|e| read("Attestation.Records")(e.into()))?;
-        match entry {
-            Some(value) => Ok(value
-                .decode()
-                .map_err(|e| read("Attestation.Records")(e.into()))?
-                .0),
-            None => Ok(Vec::new()),
-        }
+        let addr = chain::storage().attestation().records();
+        let records = self.fetch("Attestation.Records", addr, (*who,)).await?;
+        Ok(records.map(|bounded| bounded.0).unwrap_or_default())
     }
 
     /// The active part of an account's bond (what slashing and sampling weigh), 0 if unbonded.
     pub async fn active_bond(&self, who: &AccountId32) -> Result<u128, ChainError> {
-        let at = self.at_finalized().await?;
-        let entry = at
-            .storage()
-            .try_fetch(chain::storage().deposit().ledgers(), (*who,))
-            .await
-            .map_err(|e| read("Deposit.Ledgers")(e.into()))?;
-        match entry {
-            Some(value) => Ok(value
-                .decode()
-                .map_err(|e| read("Deposit.Ledgers")(e.into()))?
-                .active),
-            None => Ok(0),
-        }
+        let addr = chain::storage().deposit().ledgers();
+        let ledger = self.fetch("Deposit.Ledgers", addr, (*who,)).await?;
+        Ok(ledger.map(|ledger| ledger.active).unwrap_or(0))
     }
 }
 
