@@ -47,11 +47,11 @@ pub fn development_chain_spec() -> Result<ChainSpec, String> {
     )
 }
 
-/// One validator (Alice) and three genesis gateways (Alice, Bob, Charlie): enough for a
-/// committee whose Fail slashes, on one machine.
+/// One validator (Alice) and four genesis gateways (Alice, Bob, Charlie, Dave): enough for a
+/// committee whose Fail slashes, even of one of them, on one machine.
 pub fn dev_committee_chain_spec() -> Result<ChainSpec, String> {
     from_preset(
-        "Capsule Development (committee of three)",
+        "Capsule Development (four gateways)",
         "capsule_dev_committee",
         ChainType::Development,
         capsule_runtime::genesis_config_presets::DEV_COMMITTEE_PRESET,

@@ -1,4 +1,4 @@
-//! The chain specs the node ships: `dev` (one validator), `dev-committee` (one validator, three
+//! The chain specs the node ships: `dev` (one validator), `dev-committee` (one validator, four
 //! genesis gateways) and `local` (four), all with 10-slot epochs fixed at genesis and the token
 //! properties apps display.
 use std::process::Command;
@@ -49,7 +49,7 @@ fn dev_has_one_validator_and_token_properties() {
 }
 
 #[test]
-fn dev_committee_has_one_validator_and_three_genesis_gateways() {
+fn dev_committee_has_one_validator_and_four_genesis_gateways() {
     let spec = export("dev-committee");
     assert_eq!(spec["id"], "capsule_dev_committee");
     assert_eq!(
@@ -60,7 +60,7 @@ fn dev_committee_has_one_validator_and_three_genesis_gateways() {
         patch(&spec)["attestation"]["gateways"]
             .as_array()
             .map(Vec::len),
-        Some(3)
+        Some(4)
     );
 }
 

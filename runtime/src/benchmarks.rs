@@ -9,4 +9,5 @@ frame_benchmarking::define_benchmarks!(
     [pallet_deposit, Deposit]
     [pallet_reputation, Reputation]
     [pallet_attestation, Attestation]
+    [pallet_task_market, TaskMarket]
 );

@@ -1,5 +1,5 @@
 //! Named genesis configurations: `development` (one validator, Alice), `dev_committee` (one
-//! validator, three genesis gateways: a committee that may slash) and `local_testnet` (Alice,
+//! validator, four genesis gateways: committees that may slash) and `local_testnet` (Alice,
 //! Bob, Charlie and Dave). All use short epochs so tests see epoch changes quickly.
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -28,7 +28,7 @@ pub const GENESIS_BOND: u128 = 10_000 * UNIT;
 /// The score each preset validator starts with (a tenth of the ceiling).
 pub const GENESIS_SCORE: u32 = 100_000;
 
-/// The name of the preset with one validator and `MinSlashCommittee` (three) genesis gateways.
+/// The name of the preset with one validator and four genesis gateways (`MinSlashCommittee` + 1).
 pub const DEV_COMMITTEE_PRESET: &str = "dev_committee";
 
 /// A genesis gateway of a preset, bonded and scored, with its software device, VRF and network
@@ -129,8 +129,9 @@ fn gateway_only(sr: Sr25519Keyring, ed: Ed25519Keyring, network: Ed25519Keyring)
     }
 }
 
-/// One validator (Alice) and three genesis gateways (Alice, Bob, Charlie): as many as
-/// `MinSlashCommittee`, so a registration round's Fail slashes. Alice is root.
+/// One validator (Alice) and four genesis gateways (Alice, Bob, Charlie, Dave): one more than
+/// `MinSlashCommittee`, so the committee of any one of them (an executor's pre- and post-task
+/// rounds), drawn from the other three, can slash, as can a registration round's. Alice is root.
 pub fn dev_committee_config_genesis() -> Value {
     genesis(
         vec![
@@ -148,6 +149,11 @@ pub fn dev_committee_config_genesis() -> Value {
                 Sr25519Keyring::Charlie,
                 Ed25519Keyring::Charlie,
                 Ed25519Keyring::CharlieStash,
+            ),
+            gateway_only(
+                Sr25519Keyring::Dave,
+                Ed25519Keyring::Dave,
+                Ed25519Keyring::DaveStash,
             ),
         ],
         Sr25519Keyring::Alice.to_account_id(),

@@ -234,4 +234,8 @@ mod runtime {
     // After Babe (this block's VRF output) and Reputation (this epoch's snapshot).
     #[runtime::pallet_index(11)]
     pub type Attestation = pallet_attestation;
+
+    // After Attestation, so the VRF outputs it keeps include this block's when tasks are seeded.
+    #[runtime::pallet_index(12)]
+    pub type TaskMarket = pallet_task_market;
 }

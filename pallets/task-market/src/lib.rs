@@ -1064,7 +1064,7 @@ impl<T: Config> Pallet<T> {
 
     /// Invariants: every held escrow belongs to a live task and equals the sum of its creator's
     /// tasks' rewards and fee reserves; every queued task exists in the state its queue says.
-    #[cfg(any(feature = "try-runtime", test))]
+    // Compiled always (tests of the runtime call it too); only try-runtime and tests run it.
     pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
         use alloc::collections::btree_map::BTreeMap;
         use frame_support::traits::fungible::InspectHold;

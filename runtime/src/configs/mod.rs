@@ -19,8 +19,9 @@ use sp_version::RuntimeVersion;
 use super::{
     AccountId, Attestation, Babe, Balance, Balances, Block, BlockNumber, Deposit, Hash, Nonce,
     PalletInfo, Reputation, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
-    RuntimeHoldReason, RuntimeOrigin, RuntimeTask, SessionKeys, System, DAYS, EXISTENTIAL_DEPOSIT,
-    HOURS, MILLISECS_PER_BLOCK, MINUTES, SLOT_DURATION, SS58_PREFIX, UNIT, VERSION,
+    RuntimeHoldReason, RuntimeOrigin, RuntimeTask, SessionKeys, System, TaskMarket, DAYS,
+    EXISTENTIAL_DEPOSIT, HOURS, MILLISECS_PER_BLOCK, MINUTES, SLOT_DURATION, SS58_PREFIX, UNIT,
+    VERSION,
 };
 
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -174,8 +175,8 @@ impl pallet_deposit::Config for Runtime {
     type ReporterShare = ReporterShare;
     type SlashRecordRetention = ConstU32<DAYS>;
     type MaxSlashesPerBlock = ConstU32<16>;
-    // The attestation and task-market pallets take these over when they land.
-    type WithdrawalGuard = Attestation;
+    // No withdrawal while the subject of a round or the executor of an unsettled task.
+    type WithdrawalGuard = (Attestation, TaskMarket);
     type OnBondBelowMinimum = Attestation;
     type WeightInfo = pallet_deposit::weights::SubstrateWeight<Runtime>;
 }
@@ -252,8 +253,8 @@ impl pallet_attestation::Config for Runtime {
     type RevealPeriod = ConstU32<10>;
     type MinSlashCommittee = ConstU32<3>;
     type FailSlash = FailSlash;
-    // The task-market takes this over when it lands.
-    type OnRoundClosed = ();
+    // Pre- and post-task rounds settle their tasks.
+    type OnRoundClosed = TaskMarket;
     type MaxRecordsPerGateway = ConstU32<16>;
     type WeightInfo = pallet_attestation::weights::SubstrateWeight<Runtime>;
     #[cfg(feature = "runtime-benchmarks")]
@@ -281,6 +282,70 @@ impl pallet_attestation::BenchmarkHelper<AccountId> for BondForBenchmarks {
                 epoch,
                 members: frame_support::BoundedVec::truncate_from(members),
                 total_weight,
+            },
+        );
+    }
+}
+
+parameter_types! {
+    pub const CancelFee: Balance = UNIT;
+    pub const MinReward: Balance = UNIT;
+}
+
+/// The treasury account (the deposit pallet's), which takes cancellation fees.
+pub struct TreasuryAccount;
+impl Get<AccountId> for TreasuryAccount {
+    fn get() -> AccountId {
+        Deposit::treasury_account()
+    }
+}
+
+impl pallet_task_market::Config for Runtime {
+    type Currency = Balances;
+    type RuntimeHoldReason = RuntimeHoldReason;
+    type Snapshots = Reputation;
+    type Rounds = Attestation;
+    type Randomness = Attestation;
+    type VrfKeys = Attestation;
+    type Reputation = Reputation;
+    type Treasury = TreasuryAccount;
+    type CancelFee = CancelFee;
+    type MinReward = MinReward;
+    // 15 s to claim.
+    type ClaimWindow = ConstU32<5>;
+    type TargetClaimants = ConstU32<2>;
+    type MaxAttempts = ConstU8<3>;
+    type MaxClaimants = ConstU32<16>;
+    type MaxInputs = ConstU32<16>;
+    type MaxRecipients = ConstU32<8>;
+    type MaxTimeout = ConstU32<LONGEST_TASK_DEADLINE>;
+    // As many as the attestation pallet's rounds per block, so every winner's round can open.
+    type MaxTasksPerBlock = ConstU32<4>;
+    type WeightInfo = pallet_task_market::weights::SubstrateWeight<Runtime>;
+    #[cfg(feature = "runtime-benchmarks")]
+    type BenchmarkHelper = BondForBenchmarks;
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_task_market::benchmarking::BenchmarkHelper<AccountId> for BondForBenchmarks {
+    fn set_snapshot(members: alloc::vec::Vec<(AccountId, u128)>) {
+        let epoch =
+            <Reputation as capsule_pallet_traits::EpochSnapshots<AccountId>>::current_epoch();
+        <Self as pallet_attestation::BenchmarkHelper<AccountId>>::set_snapshot(epoch, members);
+    }
+
+    fn set_vrf_key(who: &AccountId, key: [u8; 32]) {
+        use capsule_primitives::keys::{DevicePublicKey, FingerprintRoot};
+        pallet_attestation::Gateways::<Runtime>::insert(
+            who,
+            pallet_attestation::GatewayInfo {
+                device_key: DevicePublicKey::Ed25519(key),
+                vrf_key: key,
+                network_key: key,
+                level: capsule_pallet_traits::HardwareLevel::HpcTpm,
+                fingerprint: FingerprintRoot([0; 32]),
+                status: pallet_attestation::GatewayStatus::Active,
+                registered_at: 0,
             },
         );
     }
