@@ -3,7 +3,9 @@
 //! How the gateway daemon (and tests, and scripts) talk to the capsule chain: a typed subxt
 //! client over the node's standard JSON-RPC. It bonds, registers a gateway with its proven
 //! keys, votes in attestation rounds (commit, then reveal), and reads gateways, rounds (through
-//! the runtime API `AttestationApi`), records and bonds.
+//! the runtime API `AttestationApi`), records and bonds. For the task market ([`tasks`]) it
+//! creates and cancels tasks, computes a gateway's private VRF ticket for a draw
+//! ([`sortition`]), claims, submits signed result manifests, and reads tasks and escrow.
 //!
 //! The typed API is generated from `metadata/capsule.scale`, the runtime's metadata; after a
 //! runtime change, `scripts/update-metadata.sh` refreshes it. [`ChainClient::connect`] refuses a
@@ -26,8 +28,13 @@ use std::{
 use subxt::{OnlineClient, PolkadotConfig};
 use tracing::{debug, info_span, Instrument};
 
+pub mod sortition;
+pub mod tasks;
+
+pub use sortition::{TaskTicket, VrfSigner};
 pub use subxt::utils::AccountId32;
 pub use subxt_signer::sr25519::Keypair;
+pub use tasks::{CreatedTask, EpochSnapshot, NewTask, OpenDraw, Task, TaskStatus};
 
 /// The typed API generated from the runtime's metadata.
 #[subxt::subxt(
@@ -108,6 +115,7 @@ pub enum ChainError {
 /// What to do about a refusal, for the errors a gateway meets while voting and registering.
 fn advice(error: &chain::Error) -> &'static str {
     use attestation_types::pallet::Error as Attestation;
+    use chain::runtime_types::pallet_task_market::pallet::Error as TaskMarket;
     match error {
         chain::Error::Attestation(error) => match error {
             Attestation::NotInCommitPhase => "the round is not taking commitments: it is not seeded yet, or its commit period is over",
@@ -118,6 +126,20 @@ fn advice(error: &chain::Error) -> &'static str {
             Attestation::InsufficientBond => "bond at least the minimum first (deposit.bond)",
             Attestation::UnknownRound => "the round has closed or never existed (see open_rounds)",
             _ => "see the attestation pallet's documentation of this error",
+        },
+        chain::Error::TaskMarket(error) => match error {
+            TaskMarket::NotClaiming => "the task is not taking claims: it is not seeded yet, or its draw is over (see task)",
+            TaskMarket::ClaimWindowClosed => "claims are taken until the draw's closes_at block only",
+            TaskMarket::NotEligible => "this account is not in the task's epoch snapshot: only Active gateways with a score and a bond are drawn",
+            TaskMarket::InvalidVrfProof => "prove over this task's current seed and id, as this account, with the registered VRF key",
+            TaskMarket::AboveThreshold => "the ticket's score is not under the threshold: this gateway may not claim this draw",
+            TaskMarket::ExecutorBusy => "an executor runs one task at a time: wait until its task settles",
+            TaskMarket::NotRunning => "submit the result after the pre-task round passed, once",
+            TaskMarket::DeadlinePassed => "the result came after the task's deadline; the task is drawn again",
+            TaskMarket::BadManifestSignature => "sign the manifest's signing_message with the Ed25519 session key named in the claim",
+            TaskMarket::InsufficientBalance => "the creator's free balance must cover the reward and the verifier-fee reserve",
+            TaskMarket::TooManyTasks | TaskMarket::RoundUnavailable => "this block is full: retry in the next one",
+            _ => "see the task-market pallet's documentation of this error",
         },
         _ => "see the pallet's documentation of this error",
     }
@@ -490,6 +512,16 @@ fn refusal(call: &'static str, source: subxt::Error) -> ChainError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use capsule_primitives::{
+        capsule::{CapsuleCid, CidCodec},
+        ids::TaskId,
+        keys::HpcSessionKeys,
+        measurement::ImageDigest,
+        policy::PolicyDigest,
+        sortition::Threshold,
+        task::{ResultManifest, TaskOutcome},
+        vrf::VrfProofBytes,
+    };
     use chain::runtime_types::capsule_primitives as generated;
 
     /// Recodes `ours` and checks the generated value encodes to the same bytes.
@@ -525,6 +557,46 @@ mod tests {
             crosses::<_, generated::attestation::HardwareLevel>(level);
         }
         crosses::<_, generated::keys::FingerprintRoot>(FingerprintRoot([8; 32]));
+        crosses::<_, generated::keys::HpcSessionKeys>(HpcSessionKeys {
+            x25519: [1; 32],
+            ed25519: [2; 32],
+        });
+        crosses::<_, generated::vrf::VrfProofBytes>(VrfProofBytes {
+            pre_output: [3; 32],
+            proof: [4; 64],
+        });
+        crosses::<_, generated::sortition::Threshold>(Threshold {
+            target: 5,
+            total_weight: 6,
+        });
+        for outcome in [
+            TaskOutcome::Completed,
+            TaskOutcome::TimedOut,
+            TaskOutcome::OomKilled,
+            TaskOutcome::PolicyViolation,
+        ] {
+            crosses::<_, generated::task::ResultManifest>(ResultManifest {
+                task: TaskId(7),
+                outcome,
+                results: vec![CapsuleCid {
+                    codec: CidCodec::Raw,
+                    digest: [8; 32],
+                }]
+                .try_into()
+                .expect("one result"),
+                evidence: [9; 32],
+            });
+        }
+        crosses::<_, chain::runtime_types::pallet_task_market::TaskSpec>(NewTask {
+            image: ImageDigest([1; 32]),
+            inputs: vec![CapsuleCid {
+                codec: CidCodec::DagPb,
+                digest: [2; 32],
+            }],
+            policy: PolicyDigest([3; 32]),
+            recipients: vec![AccountId32([4; 32])],
+            timeout: 40,
+        });
         assert_eq!(generated_round(RoundId(9)).encode(), RoundId(9).encode());
     }
 
