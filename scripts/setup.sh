@@ -18,6 +18,7 @@ declare -A needs=(
   [mold]=mold                  # the linker .cargo/config.toml asks for
   [node]=nodejs                # @polkadot/api tests
   [npm]=npm
+  [age]=age                    # interop tests of capsules with the reference age tool
   [git]=git
   [curl]=curl
   [pkg-config]=pkg-config
