@@ -63,27 +63,33 @@ impl age::Recipient for BoundRecipient {
         let ephemeral = EphemeralSecret::random_from_rng(OsRng);
         let ephemeral_public = DalekPublic::from(&ephemeral).to_bytes();
         let shared = ephemeral.diffie_hellman(&DalekPublic::from(self.key.0));
-        if !shared.was_contributory() {
+        let stanza = bound_stanza(file_key, &self.key, &self.binding, ephemeral_public, shared)
             // A low-order recipient key: nothing secret would protect the file key.
-            return Err(age::EncryptError::MissingRecipients);
-        }
-        let mut key = wrapping_key(
-            shared.as_bytes(),
-            &ephemeral_public,
-            &self.key.0,
-            &self.binding,
-        );
-        let body = aead_encrypt(&key, file_key.expose_secret());
-        key.zeroize();
-        Ok((
-            vec![Stanza {
-                tag: BOUND_TAG.into(),
-                args: vec![BASE64_STANDARD_NO_PAD.encode(ephemeral_public)],
-                body,
-            }],
-            HashSet::new(),
-        ))
+            .ok_or(age::EncryptError::MissingRecipients)?;
+        Ok((vec![stanza], HashSet::new()))
     }
+}
+
+/// The bound stanza for `file_key`, given the ephemeral share and the X25519 shared secret;
+/// `None` for a non-contributory (low-order) shared secret.
+fn bound_stanza(
+    file_key: &FileKey,
+    recipient: &PublicKey,
+    binding: &Binding,
+    ephemeral_public: [u8; 32],
+    shared: x25519_dalek::SharedSecret,
+) -> Option<Stanza> {
+    if !shared.was_contributory() {
+        return None;
+    }
+    let mut key = wrapping_key(shared.as_bytes(), &ephemeral_public, &recipient.0, binding);
+    let body = aead_encrypt(&key, file_key.expose_secret());
+    key.zeroize();
+    Some(Stanza {
+        tag: BOUND_TAG.into(),
+        args: vec![BASE64_STANDARD_NO_PAD.encode(ephemeral_public)],
+        body,
+    })
 }
 
 /// Unwraps bound stanzas with `key` and `binding`.
@@ -131,5 +137,55 @@ impl age::Identity for BoundIdentity<'_> {
         let file_key = FileKey::init_with_mut(|file_key| file_key.copy_from_slice(&plain));
         plain.zeroize();
         Some(Ok(file_key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use age::Identity as _;
+    use x25519_dalek::StaticSecret;
+
+    /// The vector in docs/capsule-format.md: recipient secret 0x01…, ephemeral secret 0x02…,
+    /// binding 0x03…, file key 0x04….
+    #[test]
+    fn golden_vector() {
+        let recipient = SecretKey::from_bytes([1; 32]);
+        let ephemeral = StaticSecret::from([2; 32]);
+        let ephemeral_public = DalekPublic::from(&ephemeral).to_bytes();
+        let shared = ephemeral.diffie_hellman(&DalekPublic::from(recipient.public().0));
+        let file_key = FileKey::new(Box::new([4; 16]));
+        let stanza = bound_stanza(
+            &file_key,
+            &recipient.public(),
+            &Binding([3; 32]),
+            ephemeral_public,
+            shared,
+        )
+        .expect("contributory");
+        assert_eq!(
+            stanza.args,
+            vec!["zo060cy2M+x7cMF4FKXHbs0CloUFDTRHRboFhw5YfVk".to_string()]
+        );
+        assert_eq!(
+            BASE64_STANDARD_NO_PAD.encode(&stanza.body),
+            "LqvDwA+8tvyAY8ApbbKeXAg2MQ6tJEGDKvYq4JVm2vY"
+        );
+        let opened = BoundIdentity {
+            key: &recipient,
+            binding: Binding([3; 32]),
+        }
+        .unwrap_stanza(&stanza)
+        .expect("ours")
+        .expect("unwraps");
+        assert_eq!(opened.expose_secret(), &[4; 16]);
+        let other = BoundIdentity {
+            key: &recipient,
+            binding: Binding([9; 32]),
+        };
+        assert!(
+            other.unwrap_stanza(&stanza).is_none(),
+            "another binding opens nothing"
+        );
     }
 }
