@@ -56,4 +56,9 @@ if [ ! -d "$js/node_modules/@polkadot/api" ] || [ "$js/package-lock.json" -nt "$
   log "installing the @polkadot/api test dependencies"
   npm ci --prefix "$js" --no-audit --no-fund --loglevel=error
 fi
+ipfs=offchain-workers/capsule-store/tests/js
+if [ ! -d "$ipfs/node_modules/ipfs-unixfs-importer" ] || [ "$ipfs/package-lock.json" -nt "$ipfs/node_modules/.package-lock.json" ]; then
+  log "installing the IPFS reference importer (CID interop tests)"
+  npm ci --prefix "$ipfs" --no-audit --no-fund --loglevel=error
+fi
 log "ready"

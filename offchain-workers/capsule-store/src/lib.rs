@@ -1,0 +1,201 @@
+//! # Capsule store
+//!
+//! Where capsules live, by content id. A capsule's payload (the age STREAM after its header) is
+//! cut into raw blocks of 1 MiB under a UnixFS dag-pb tree, exactly as `ipfs add --cid-version=1
+//! --raw-leaves --chunker=size-1048576` does ([`unixfs`]); the root's CIDv1 names the capsule
+//! on chain. The header travels beside the payload, stored under the root CID, so re-wrapping
+//! a capsule (a new header) never changes its name.
+//!
+//! [`BlockStore`] is the storage trait: [`FsStore`] (the default, embedded: one file per block,
+//! every block re-hashed on read) and [`KuboStore`] (optional: a kubo node's HTTP RPC).
+use std::io::{self, Read, Write};
+
+use capsule_primitives::capsule::{CapsuleCid, CidCodec};
+
+pub mod fs;
+pub mod kubo;
+pub mod unixfs;
+
+pub use fs::FsStore;
+pub use kubo::KuboStore;
+use unixfs::{decode_node, DagError, TreeBuilder, BLOCK_SIZE, MAX_DEPTH};
+
+/// What can go wrong storing or fetching.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("block {0} is not in the store; `capsule put` it first, or fetch it from its owner")]
+    Missing(CapsuleCid),
+    #[error("block {0} does not hash to its CID: the store is damaged or the peer lied; delete the block and fetch it again")]
+    Corrupt(CapsuleCid),
+    #[error("block {cid} is not a node of a capsule's tree: {error}")]
+    Dag {
+        cid: CapsuleCid,
+        #[source]
+        error: DagError,
+    },
+    #[error("no header is stored for capsule {0}; store the capsule with `capsule put`, or pass its header")]
+    NoHeader(CapsuleCid),
+    #[error("{0} is not a CIDv1 with a SHA-256 multihash in raw or dag-pb")]
+    BadCid(String),
+    #[error("the kubo node at {url} answered {status}: {message}; is `ipfs daemon` running with its RPC API there?")]
+    Kubo {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "the kubo node stored block {ours} as {theirs}; it must use CIDv1, raw or dag-pb, sha2-256"
+    )]
+    KuboCid { ours: CapsuleCid, theirs: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+pub(crate) fn io_error(what: &'static str) -> impl FnOnce(io::Error) -> StoreError {
+    move |source| StoreError::Io { what, source }
+}
+
+/// Checks that `block` hashes to `cid` (every CID we use is SHA-256 of the block's bytes).
+pub fn verify_block(cid: &CapsuleCid, block: &[u8]) -> Result<(), StoreError> {
+    if capsule_primitives::hashing::sha256(block) == cid.digest {
+        Ok(())
+    } else {
+        Err(StoreError::Corrupt(*cid))
+    }
+}
+
+/// Parses a CID as IPFS prints it (`bafy…`, `bafk…`) into ours.
+pub fn parse_cid(text: &str) -> Result<CapsuleCid, StoreError> {
+    let parsed = cid::Cid::try_from(text.trim()).map_err(|_| StoreError::BadCid(text.into()))?;
+    CapsuleCid::from_bytes(&parsed.to_bytes()).map_err(|_| StoreError::BadCid(text.into()))
+}
+
+/// A content-addressed block store.
+pub trait BlockStore {
+    /// Stores `block` under `cid` (which the caller computed from it).
+    fn put(&self, cid: &CapsuleCid, block: &[u8]) -> Result<(), StoreError>;
+    /// The block under `cid`, verified against it.
+    fn get(&self, cid: &CapsuleCid) -> Result<Vec<u8>, StoreError>;
+    /// Whether the store holds `cid`.
+    fn has(&self, cid: &CapsuleCid) -> Result<bool, StoreError>;
+    /// Stores the header of the capsule named `root`, replacing an older one.
+    fn put_header(&self, root: &CapsuleCid, header: &[u8]) -> Result<(), StoreError>;
+    /// The header of the capsule named `root`.
+    fn get_header(&self, root: &CapsuleCid) -> Result<Vec<u8>, StoreError>;
+}
+
+/// Reads up to `buffer.len()` bytes, fewer only at the end.
+fn read_full(input: &mut impl Read, buffer: &mut [u8]) -> Result<usize, StoreError> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match input.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(StoreError::Io {
+                    what: "reading the payload",
+                    source,
+                })
+            }
+        }
+    }
+    Ok(filled)
+}
+
+/// Stores a payload as 1 MiB raw blocks under its UnixFS tree, streaming (one block in memory);
+/// `progress` is told the bytes stored so far. Returns the root CID and the payload length.
+pub fn put_payload(
+    store: &dyn BlockStore,
+    mut payload: impl Read,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(CapsuleCid, u64), StoreError> {
+    let mut builder = TreeBuilder::default();
+    let mut buffer = vec![0u8; BLOCK_SIZE];
+    let mut total = 0u64;
+    loop {
+        let filled = read_full(&mut payload, &mut buffer)?;
+        if filled == 0 && total > 0 {
+            break;
+        }
+        let block = &buffer[..filled];
+        for (cid, node) in builder.push_leaf(block) {
+            store.put(&cid, &node)?;
+        }
+        store.put(&CapsuleCid::raw(block), block)?;
+        total += filled as u64;
+        progress(total);
+        if filled < BLOCK_SIZE {
+            break;
+        }
+    }
+    let (root, nodes) = builder.finish();
+    for (cid, node) in nodes {
+        store.put(&cid, &node)?;
+    }
+    Ok((root.cid, total))
+}
+
+/// Writes the payload named `root` to `output`, verifying every block against its CID and every
+/// node against the layout. Returns the payload length.
+pub fn get_payload(
+    store: &dyn BlockStore,
+    root: &CapsuleCid,
+    output: &mut impl Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, StoreError> {
+    let mut total = 0;
+    write_subtree(store, root, None, 0, output, &mut total, progress)?;
+    Ok(total)
+}
+
+fn write_subtree(
+    store: &dyn BlockStore,
+    cid: &CapsuleCid,
+    expected_size: Option<u64>,
+    depth: usize,
+    output: &mut impl Write,
+    total: &mut u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(), StoreError> {
+    let dag = |error| StoreError::Dag { cid: *cid, error };
+    if depth > MAX_DEPTH {
+        return Err(dag(DagError::TooDeep));
+    }
+    let block = store.get(cid)?;
+    match cid.codec {
+        CidCodec::Raw => {
+            if expected_size.is_some_and(|size| size != block.len() as u64) {
+                return Err(dag(DagError::Sizes));
+            }
+            output
+                .write_all(&block)
+                .map_err(io_error("writing the payload"))?;
+            *total += block.len() as u64;
+            progress(*total);
+        }
+        CidCodec::DagPb => {
+            let links = decode_node(&block).map_err(dag)?;
+            let size: u64 = links.iter().map(|l| l.file_size).sum();
+            if expected_size.is_some_and(|expected| expected != size) {
+                return Err(dag(DagError::Sizes));
+            }
+            for link in links {
+                write_subtree(
+                    store,
+                    &link.cid,
+                    Some(link.file_size),
+                    depth + 1,
+                    output,
+                    total,
+                    progress,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
