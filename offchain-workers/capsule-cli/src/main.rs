@@ -7,7 +7,7 @@
 //! object on success, for scripts; progress bars go to a terminal's stderr only.
 use std::{
     fs::{self, File},
-    io::{self, BufReader, BufWriter, Read, Write},
+    io::{self, Read, Write},
     path::{Path, PathBuf},
 };
 
@@ -175,10 +175,12 @@ fn read_identities(path: &Path) -> Result<Vec<SecretKey>> {
         .with_context(|| format!("reading the identity file {}", path.display()))
 }
 
-fn open_input(path: &Path) -> Result<(BufReader<File>, u64)> {
+/// The input file and its length. Unbuffered: the library reads in 64 KiB chunks and 1 MiB
+/// blocks, so a buffer would only add a copy.
+fn open_input(path: &Path) -> Result<(File, u64)> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    Ok((BufReader::with_capacity(1 << 20, file), len))
+    Ok((file, len))
 }
 
 /// A progress bar on a terminal's stderr (hidden otherwise, and in --json mode).
@@ -205,9 +207,9 @@ fn write_atomically(output: &Path, write: impl FnOnce(&mut dyn Write) -> Result<
     };
     let temporary = tempfile::NamedTempFile::new_in(directory)
         .with_context(|| format!("creating a temporary file in {}", directory.display()))?;
-    let mut writer = BufWriter::with_capacity(1 << 20, temporary);
-    write(&mut writer)?;
-    let temporary = writer.into_inner().map_err(|e| e.into_error())?;
+    let mut temporary = temporary;
+    // Unbuffered: everything written here comes in chunks of 64 KiB or more, or is a header.
+    write(temporary.as_file_mut())?;
     temporary.as_file().sync_all()?;
     temporary
         .persist(output)

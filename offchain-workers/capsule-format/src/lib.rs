@@ -4,6 +4,8 @@
 //! (the C2SP age format) whose header wraps a random 16-byte file key to each recipient's X25519
 //! key, followed by the payload encrypted in 64 KiB ChaCha20-Poly1305 chunks (age's STREAM).
 //! An unbound capsule *is* an age file: Debian's `age` tool opens it, and we open its files.
+//! The payload is sealed and opened by our own STREAM implementation over `ring`'s
+//! ChaCha20-Poly1305 ([`stream`]), about twice as fast as the `age` crate's.
 //!
 //! What this crate adds to the `age` crate:
 //! - **Bound recipients** ([`Binding`], [`bound`]): a stanza whose key derivation includes a
@@ -27,12 +29,15 @@ use std::{
 pub mod bound;
 pub mod header;
 pub mod keys;
+pub mod stream;
 
 pub use bound::Binding;
 pub use header::{Header, MAX_HEADER_BYTES, MAX_RECIPIENTS};
 pub use keys::{PublicKey, SecretKey};
 
+use age_core::format::FileKey;
 use bound::{BoundIdentity, BoundRecipient, BOUND_TAG};
+use rand::{rngs::OsRng, RngCore};
 
 /// The tag of age's plain X25519 stanza.
 const X25519_TAG: &str = "X25519";
@@ -146,7 +151,7 @@ impl<'a> Opener<'a> {
     }
 
     /// Unwraps the file key from `header` and checks the header's MAC with it.
-    fn file_key(&self, header: &Header) -> Result<age_core::format::FileKey, CapsuleError> {
+    fn file_key(&self, header: &Header) -> Result<FileKey, CapsuleError> {
         let file_key = self
             .identities()
             .iter()
@@ -170,27 +175,12 @@ impl<'a> Opener<'a> {
     }
 }
 
-/// Counts bytes through a reader and reports the running total.
-struct Progress<'p, R> {
-    inner: R,
-    total: u64,
-    report: &'p mut dyn FnMut(u64),
-}
-
-impl<R: Read> Read for Progress<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        self.total += read as u64;
-        (self.report)(self.total);
-        Ok(read)
-    }
-}
-
-/// Seals `plaintext` to `recipients`, writing the capsule to `output`. Streams in constant
-/// memory; `progress` is told the plaintext bytes read so far. Returns the plaintext length.
+/// Seals `plaintext` to `recipients`, writing the capsule to `output`: a fresh file key, one
+/// stanza per recipient, the header MAC, then the payload ([`stream`]). Streams in constant
+/// memory; `progress` is told the plaintext bytes sealed so far. Returns the plaintext length.
 pub fn seal(
     plaintext: impl Read,
-    output: impl Write,
+    mut output: impl Write,
     recipients: &[Recipient],
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CapsuleError> {
@@ -202,55 +192,24 @@ pub fn seal(
             max: MAX_RECIPIENTS,
         });
     }
-    let boxed: Vec<Box<dyn age::Recipient>> = recipients.iter().map(|r| r.to_age()).collect();
-    let encryptor = age::Encryptor::with_recipients(boxed.iter().map(|r| r.as_ref() as _))
-        .map_err(|e| CapsuleError::Seal(e.to_string()))?;
-    let mut writer = encryptor
-        .wrap_output(output)
-        .map_err(io_error("writing the capsule"))?;
-    let mut reader = Progress {
-        inner: plaintext,
-        total: 0,
-        report: progress,
-    };
-    let copied = copy_large(&mut reader, &mut writer, "sealing")?;
-    writer
-        .finish()
-        .and_then(|mut output| output.flush())
-        .map_err(io_error("writing the capsule"))?;
-    Ok(copied)
-}
-
-/// Copies with a buffer of several STREAM chunks.
-fn copy_large(
-    reader: &mut impl Read,
-    writer: &mut impl Write,
-    what: &'static str,
-) -> Result<u64, CapsuleError> {
-    let mut buffer = vec![0u8; 256 * 1024];
-    let mut total = 0u64;
-    loop {
-        let read = match reader.read(&mut buffer) {
-            Ok(0) => return Ok(total),
-            Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(payload_error(e, what)),
-        };
-        writer.write_all(&buffer[..read]).map_err(io_error(what))?;
-        total += read as u64;
+    let file_key = FileKey::init_with_mut(|key| OsRng.fill_bytes(key));
+    let mut stanzas = Vec::new();
+    for recipient in recipients {
+        let (wrapped, _labels) = recipient
+            .to_age()
+            .wrap_file_key(&file_key)
+            .map_err(|e| CapsuleError::Seal(e.to_string()))?;
+        stanzas.extend(wrapped);
     }
-}
-
-/// Turns an error from age's STREAM reader into ours.
-fn payload_error(error: io::Error, what: &'static str) -> CapsuleError {
-    match error.kind() {
-        io::ErrorKind::InvalidData => CapsuleError::CorruptPayload,
-        io::ErrorKind::UnexpectedEof => CapsuleError::TruncatedPayload,
-        _ => CapsuleError::Io {
-            what,
-            source: error,
-        },
-    }
+    let header = Header::build(stanzas, &file_key)?;
+    output
+        .write_all(&header.to_bytes())
+        .map_err(io_error("writing the capsule"))?;
+    let mut nonce = [0u8; stream::NONCE];
+    OsRng.fill_bytes(&mut nonce);
+    let sealed = stream::encrypt(&file_key, &nonce, plaintext, &mut output, progress)?;
+    output.flush().map_err(io_error("writing the capsule"))?;
+    Ok(sealed)
 }
 
 /// A capsule's header, read and checked, and a reader positioned at its payload.
@@ -280,32 +239,10 @@ pub fn open(
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CapsuleError> {
     let opened = read_capsule(capsule)?;
-    // Our own check first: it names the error (and checks the MAC) before age reads on.
-    opener.file_key(&opened.header)?;
-    let input = Cursor::new(opened.header_bytes).chain(opened.payload);
-    let decryptor = age::Decryptor::new(input).map_err(decrypt_error)?;
-    let identities = opener.identities();
-    let reader = decryptor
-        .decrypt(identities.iter().map(|i| i.as_ref() as _))
-        .map_err(decrypt_error)?;
-    let mut reader = Progress {
-        inner: reader,
-        total: 0,
-        report: progress,
-    };
-    let written = copy_large(&mut reader, &mut output, "writing the plaintext")?;
+    let file_key = opener.file_key(&opened.header)?;
+    let written = stream::decrypt(&file_key, opened.payload, &mut output, progress)?;
     output.flush().map_err(io_error("writing the plaintext"))?;
     Ok(written)
-}
-
-fn decrypt_error(error: age::DecryptError) -> CapsuleError {
-    match error {
-        age::DecryptError::InvalidMac => CapsuleError::HeaderMac,
-        age::DecryptError::NoMatchingKeys => CapsuleError::NoMatchingIdentity,
-        age::DecryptError::UnknownFormat => CapsuleError::UnknownVersion("?".into()),
-        age::DecryptError::Io(e) => payload_error(e, "reading the capsule"),
-        _ => CapsuleError::MalformedHeader,
-    }
 }
 
 /// Opens `capsule` into the file `destination`, which appears (atomically renamed from a
@@ -325,12 +262,9 @@ pub fn open_to_file(
         .prefix(".capsule-open-")
         .tempfile_in(directory)
         .map_err(io_error("creating a temporary file beside the destination"))?;
-    let mut file = io::BufWriter::new(temporary);
-    let written = open(capsule, &mut file, opener, progress)?;
-    let temporary = file.into_inner().map_err(|e| CapsuleError::Io {
-        what: "writing the plaintext",
-        source: e.into_error(),
-    })?;
+    // Unbuffered: the payload is written a verified 64 KiB chunk at a time.
+    let mut temporary = temporary;
+    let written = open(capsule, temporary.as_file_mut(), opener, progress)?;
     temporary
         .as_file()
         .sync_all()

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use capsule_format::{
-    open, open_to_file, rewrap, seal, split, Binding, CapsuleError, Opener, Recipient, SecretKey,
-    MAX_HEADER_BYTES, MAX_RECIPIENTS,
+    open, open_to_file, release_to, rewrap, seal, split, Binding, CapsuleError, Opener, Recipient,
+    SecretKey, MAX_HEADER_BYTES, MAX_RECIPIENTS,
 };
 
 /// age's STREAM chunk: 64 KiB of plaintext, 16 bytes of tag.
@@ -294,6 +294,16 @@ fn rewrapping_keeps_the_payload_and_adds_a_recipient() {
         open_bytes(&rewrapped, &Opener::new(executor_keys)),
         Err(CapsuleError::NoMatchingIdentity)
     ));
+
+    // Key release: the same, header only, as the owner's gateway does it.
+    let (old_header, payload) = split(&f.capsule).unwrap();
+    let mut released =
+        release_to(old_header, &f.opener(), executor.public(), Some(binding)).expect("released");
+    released.extend_from_slice(payload);
+    assert_eq!(
+        open_bytes(&released, &Opener::new(executor_keys).with_binding(binding)).unwrap(),
+        plaintext()
+    );
 
     // Nobody re-wraps without a key, and a tampered header is never re-signed.
     assert!(matches!(
