@@ -21,11 +21,14 @@ trap 'rm -rf "$work"' EXIT
 "$capsule" keygen -o "$work/key" >/dev/null
 recipient=$(sed -n 's/^# public key: //p' "$work/key")
 
-# Best wall-clock seconds of $runs runs of the command.
+# Best wall-clock seconds of $runs runs of the command, which writes the file $1 (removed
+# before each run, so every tool writes a new file rather than overwriting an old one).
 best() {
-  local best_s=
+  local out=$1 best_s=
+  shift
   for _ in $(seq "$runs"); do
     local start end s
+    rm -f "$out"
     start=$(date +%s.%N)
     "$@" >/dev/null
     end=$(date +%s.%N)
@@ -41,17 +44,17 @@ echo "| --- | --- | --- | --- |"
 for mib in "${sizes[@]}"; do
   bytes=$((mib * 1024 * 1024))
   head -c "$bytes" /dev/urandom > "$work/plain"
-  s=$(best "$capsule" seal -r "$recipient" -o "$work/c.cap" "$work/plain")
-  o=$(best "$capsule" open -i "$work/key" -o "$work/c.out" "$work/c.cap")
+  s=$(best "$work/c.cap" "$capsule" seal -r "$recipient" -o "$work/c.cap" "$work/plain")
+  o=$(best "$work/c.out" "$capsule" open -i "$work/key" -o "$work/c.out" "$work/c.cap")
   cmp -s "$work/plain" "$work/c.out"
   echo "| $mib MiB | capsule | $(rate "$bytes" "$s") | $(rate "$bytes" "$o") |"
-  s=$(best age -r "$recipient" -o "$work/a.age" "$work/plain")
-  o=$(best age -d -i "$work/key" -o "$work/a.out" "$work/a.age")
+  s=$(best "$work/a.age" age -r "$recipient" -o "$work/a.age" "$work/plain")
+  o=$(best "$work/a.out" age -d -i "$work/key" -o "$work/a.out" "$work/a.age")
   cmp -s "$work/plain" "$work/a.out"
   echo "| $mib MiB | age | $(rate "$bytes" "$s") | $(rate "$bytes" "$o") |"
   if [ -n "$rage" ]; then
-    s=$(best "$rage" -r "$recipient" -o "$work/r.age" "$work/plain")
-    o=$(best "$rage" -d -i "$work/key" -o "$work/r.out" "$work/r.age")
+    s=$(best "$work/r.age" "$rage" -r "$recipient" -o "$work/r.age" "$work/plain")
+    o=$(best "$work/r.out" "$rage" -d -i "$work/key" -o "$work/r.out" "$work/r.age")
     cmp -s "$work/plain" "$work/r.out"
     echo "| $mib MiB | rage | $(rate "$bytes" "$s") | $(rate "$bytes" "$o") |"
   fi
