@@ -16,7 +16,16 @@ fn body(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(LEN as u64));
     group.sample_size(10);
     group.bench_function("seal 64 MiB", |b| {
-        b.iter(|| encrypt(&key(), &[1; NONCE], &plain[..], &mut std::io::sink(), &mut |_| {}).unwrap())
+        b.iter(|| {
+            encrypt(
+                &key(),
+                &[1; NONCE],
+                &plain[..],
+                &mut std::io::sink(),
+                &mut |_| {},
+            )
+            .unwrap()
+        })
     });
     group.bench_function("open 64 MiB", |b| {
         b.iter(|| decrypt(&key(), &sealed[..], &mut std::io::sink(), &mut |_| {}).unwrap())
