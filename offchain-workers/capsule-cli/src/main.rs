@@ -11,7 +11,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use capsule_format::{Binding, HeaderInfo, Opener, PublicKey, Recipient, SecretKey, StanzaInfo};
 use capsule_store::{BlockStore, FsStore, KuboStore};
 use clap::{Args, Parser, Subcommand};
@@ -28,6 +28,9 @@ struct Cli {
     /// Print one JSON object on success instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// Replace an existing output file (by default an existing file is never overwritten).
+    #[arg(long, global = true)]
+    force: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -91,6 +94,10 @@ enum Command {
     Put {
         #[command(flatten)]
         store: StoreArgs,
+        /// Store this header even if the stored one has recipients it lacks (by default an
+        /// older copy cannot undo a re-wrap).
+        #[arg(long)]
+        replace_header: bool,
         /// The capsule.
         input: PathBuf,
     },
@@ -101,6 +108,10 @@ enum Command {
         /// Where to write the capsule.
         #[arg(short, long)]
         output: PathBuf,
+        /// The largest payload to fetch, in bytes: a tree declaring more is refused before any
+        /// block is written [default: 64 GiB].
+        #[arg(long, default_value_t = 64 << 30)]
+        max_size: u64,
         /// The capsule's CID (bafy… or bafk…).
         cid: String,
     },
@@ -169,8 +180,10 @@ fn recipients(keys: &[String], bind: Option<Binding>) -> Result<Vec<Recipient>> 
 }
 
 fn read_identities(path: &Path) -> Result<Vec<SecretKey>> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("reading the identity file {}", path.display()))?;
+    let text = zeroize::Zeroizing::new(
+        fs::read_to_string(path)
+            .with_context(|| format!("reading the identity file {}", path.display()))?,
+    );
     SecretKey::parse_identity_file(&text)
         .with_context(|| format!("reading the identity file {}", path.display()))
 }
@@ -197,6 +210,31 @@ fn progress(len: u64, what: &str, json: bool) -> ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+/// Refuses to write `output` over `input` (whatever the path spelling), or over an existing
+/// file unless `force`.
+fn check_output(output: &Path, input: Option<&Path>, force: bool) -> Result<()> {
+    let Ok(existing) = fs::metadata(output) else {
+        return Ok(());
+    };
+    if let Some(input) = input {
+        use std::os::unix::fs::MetadataExt;
+        let source = fs::metadata(input).with_context(|| format!("reading {}", input.display()))?;
+        if (source.dev(), source.ino()) == (existing.dev(), existing.ino()) {
+            bail!(
+                "{} is the input itself: write the output to another path",
+                output.display()
+            );
+        }
+    }
+    if !force {
+        bail!(
+            "{} exists: choose another output, or pass --force to replace it",
+            output.display()
+        );
+    }
+    Ok(())
 }
 
 /// Writes `output` through a temporary file renamed into place once `write` succeeded.
@@ -229,7 +267,7 @@ fn stanza_json(info: &HeaderInfo) -> serde_json::Value {
 }
 
 fn run(cli: Cli) -> Result<serde_json::Value> {
-    let json = cli.json;
+    let (json, force) = (cli.json, cli.force);
     match cli.command {
         Command::Keygen { output } => {
             let key = SecretKey::generate();
@@ -257,6 +295,7 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
             input,
         } => {
             let recipients = recipients(&keys, binding(&bind)?)?;
+            check_output(&output, Some(&input), force)?;
             let (reader, len) = open_input(&input)?;
             let bar = progress(len, "sealing", json);
             let mut sealed = 0;
@@ -281,6 +320,7 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
                 keys: &keys,
                 binding: binding(&identity.bind)?,
             };
+            check_output(&output, Some(&input), force)?;
             let (reader, len) = open_input(&input)?;
             let bar = progress(len, "opening", json);
             let opened = capsule_format::open_to_file(reader, &output, &opener, &mut |n| {
@@ -302,6 +342,7 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
                 binding: binding(&identity.bind)?,
             };
             let add = recipients(&keys, binding(&bind_new)?)?;
+            check_output(&output, Some(&input), force)?;
             let (reader, _) = open_input(&input)?;
             write_atomically(&output, |writer| {
                 capsule_format::rewrap(reader, writer, &opener, &add)?;
@@ -326,7 +367,11 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
             }
             Ok(stanza_json(&info))
         }
-        Command::Put { store, input } => {
+        Command::Put {
+            store,
+            replace_header,
+            input,
+        } => {
             let store = store.open()?;
             let (mut reader, len) = open_input(&input)?;
             // The header first (bounded and checked), then the payload streamed into blocks.
@@ -338,7 +383,7 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
                 io::Cursor::new(payload_start).chain(reader),
                 &mut |n| bar.set_position(header_len + n),
             )?;
-            store.put_header(&root, &header)?;
+            capsule_store::put_header_extending(store.as_ref(), &root, &header, replace_header)?;
             bar.finish_and_clear();
             if !json {
                 println!("{root}");
@@ -347,7 +392,13 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
                 json!({ "cid": root.to_string(), "header_bytes": header.len(), "payload_bytes": payload_bytes }),
             )
         }
-        Command::Get { store, output, cid } => {
+        Command::Get {
+            store,
+            output,
+            max_size,
+            cid,
+        } => {
+            check_output(&output, None, force)?;
             let store = store.open()?;
             let root = capsule_store::parse_cid(&cid)?;
             let header = store.get_header(&root)?;
@@ -356,10 +407,13 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
             write_atomically(&output, |writer| {
                 writer.write_all(&header)?;
                 let mut writer = writer;
-                payload_bytes =
-                    capsule_store::get_payload(store.as_ref(), &root, &mut writer, &mut |n| {
-                        bar.set_position(n)
-                    })?;
+                payload_bytes = capsule_store::get_payload(
+                    store.as_ref(),
+                    &root,
+                    &mut writer,
+                    max_size,
+                    &mut |n| bar.set_position(n),
+                )?;
                 Ok(())
             })?;
             bar.finish_and_clear();

@@ -163,6 +163,39 @@ fn errors_say_what_to_do_and_leave_no_plaintext() {
     );
     assert!(!d.join("out").exists(), "no plaintext after a failed open");
 
+    // Outputs never clobber inputs, nor existing files without --force.
+    let run = capsule(d, &["seal", "-r", &owner, "-o", "data", "data"]);
+    assert!(run.stderr.contains("is the input itself"), "{}", run.stderr);
+    assert_eq!(std::fs::read(d.join("data")).unwrap(), b"secret");
+    let run = capsule(d, &["seal", "-r", &owner, "-o", "bound.cap", "data"]);
+    assert!(run.stderr.contains("pass --force"), "{}", run.stderr);
+    json(
+        d,
+        &["--force", "seal", "-r", &owner, "-o", "bound.cap", "data"],
+    );
+    // An older copy cannot undo a re-wrap in the store.
+    let executor = keygen(d, "executor.key");
+    json(
+        d,
+        &[
+            "rewrap",
+            "-i",
+            "owner.key",
+            "-r",
+            &executor,
+            "-o",
+            "more.cap",
+            "bound.cap",
+        ],
+    );
+    json(d, &["put", "--store", "store", "more.cap"]);
+    let run = capsule(d, &["put", "--store", "store", "bound.cap"]);
+    assert!(
+        run.stderr.contains("has recipients this one lacks"),
+        "{}",
+        run.stderr
+    );
+
     let run = capsule(d, &["seal", "-r", "not-a-key", "-o", "x.cap", "data"]);
     assert!(
         run.stderr.contains("recipients look like age1"),

@@ -1,5 +1,5 @@
 //! The bound recipient stanza: an X25519 stanza whose wrapping key also derives from a task
-//! or function digest, so only a holder of the secret key *and* the digest opens it.
+//! or function digest: unwrapping takes the secret key and the digest.
 //!
 //! ```text
 //! -> capsule-bound-X25519 <ephemeral share, base64>
@@ -9,9 +9,13 @@
 //!
 //! The digest is not written anywhere in the capsule: the recipient learns it from the task
 //! (the chain). This is the age X25519 stanza with the digest appended to the HKDF label.
-//! Plain age tools do not know the tag and cannot open a bound-only capsule, by design. A
-//! binding does not stop a recipient that opened the capsule from sealing the plaintext again,
-//! unbound: it pins which task a key release is for, not what the opener does afterwards.
+//! Plain age tools do not know the tag and cannot open a bound-only capsule, by design.
+//!
+//! The digest is public (on chain): binding holds only against a key holder that runs code
+//! deriving the digest from what it measured, as the attested agent does. Such a holder cannot
+//! use a key released for one task under another. Any other key holder can compute any digest,
+//! and whoever opened the capsule can seal the plaintext again, unbound. See
+//! docs/capsule-format.md.
 use std::collections::HashSet;
 
 use age_core::{

@@ -41,7 +41,8 @@ impl SecretKey {
     pub fn to_age_string(&self) -> Zeroizing<String> {
         let bytes = Zeroizing::new(self.0.to_bytes());
         let hrp = bech32::Hrp::parse_unchecked(SECRET_HRP);
-        Zeroizing::new(bech32_encode(hrp, bytes.as_ref()).to_uppercase())
+        let lower = Zeroizing::new(bech32_encode(hrp, bytes.as_ref()));
+        Zeroizing::new(lower.to_uppercase())
     }
 
     /// The identity file `age-keygen` would write for this key.
@@ -99,6 +100,22 @@ impl fmt::Debug for SecretKey {
 pub struct PublicKey(pub [u8; 32]);
 
 impl PublicKey {
+    /// Refuses a low-order point: any secret's shared secret with it is predictable (all
+    /// zero), so nothing sealed to it would be secret. Checked on parsing and before sealing.
+    pub fn check(&self) -> Result<(), CapsuleError> {
+        let probe = StaticSecret::from([0x55; 32]);
+        if probe
+            .diffie_hellman(&DalekPublic::from(self.0))
+            .was_contributory()
+        {
+            Ok(())
+        } else {
+            Err(CapsuleError::InvalidKey(
+                "a public key that is not a low-order point",
+            ))
+        }
+    }
+
     /// This key as the `age` crate's recipient, for plain X25519 stanzas.
     pub(crate) fn age_recipient(&self) -> age::x25519::Recipient {
         self.to_string()
@@ -125,7 +142,9 @@ impl FromStr for PublicKey {
 
     fn from_str(text: &str) -> Result<Self, CapsuleError> {
         let bytes: Zeroizing<[u8; 32]> = decode(text, PUBLIC_HRP, "an age1… public key")?;
-        Ok(Self(*bytes))
+        let key = Self(*bytes);
+        key.check()?;
+        Ok(key)
     }
 }
 
@@ -198,5 +217,20 @@ mod tests {
         let mut garbled = key.public().to_string();
         garbled.replace_range(10..11, if &garbled[10..11] == "q" { "p" } else { "q" });
         assert!(garbled.parse::<PublicKey>().is_err());
+    }
+
+    #[test]
+    fn low_order_public_keys_are_refused() {
+        // The all-zero point and the order-8 point (u = 1) make every shared secret zero.
+        for point in [[0u8; 32], {
+            let mut one = [0u8; 32];
+            one[0] = 1;
+            one
+        }] {
+            let key = PublicKey(point);
+            assert!(matches!(key.check(), Err(CapsuleError::InvalidKey(_))));
+            assert!(key.to_string().parse::<PublicKey>().is_err());
+        }
+        assert!(SecretKey::generate().public().check().is_ok());
     }
 }

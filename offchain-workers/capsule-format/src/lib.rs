@@ -9,7 +9,9 @@
 //!
 //! What this crate adds to the `age` crate:
 //! - **Bound recipients** ([`Binding`], [`bound`]): a stanza whose key derivation includes a
-//!   task or function digest, so a key released for one task opens nothing for another.
+//!   task or function digest, so an attested runtime that derives the digest from the task it
+//!   runs cannot use a key released for one task under another (the digest is public: binding
+//!   is not DRM, see docs/capsule-format.md).
 //! - **Re-wrapping** ([`rewrap_header`], [`rewrap`]): a new recipient needs only a new header
 //!   (same file key, new stanza, new MAC); the payload stays byte for byte the same, so the
 //!   capsule's content id, which names the payload only, never changes. This is how a gateway
@@ -107,7 +109,14 @@ impl Recipient {
         }
     }
 
-    fn to_age(self) -> Box<dyn age::Recipient> {
+    /// The `age` crate's recipient for this one, refusing low-order keys (age's own X25519
+    /// recipient would panic on them).
+    fn to_age(self) -> Result<Box<dyn age::Recipient>, CapsuleError> {
+        self.key.check()?;
+        Ok(self.to_age_unchecked())
+    }
+
+    fn to_age_unchecked(self) -> Box<dyn age::Recipient> {
         match self.binding {
             None => Box::new(self.key.age_recipient()),
             Some(binding) => Box::new(BoundRecipient {
@@ -196,7 +205,7 @@ pub fn seal(
     let mut stanzas = Vec::new();
     for recipient in recipients {
         let (wrapped, _labels) = recipient
-            .to_age()
+            .to_age()?
             .wrap_file_key(&file_key)
             .map_err(|e| CapsuleError::Seal(e.to_string()))?;
         stanzas.extend(wrapped);
@@ -247,7 +256,9 @@ pub fn open(
 
 /// Opens `capsule` into the file `destination`, which appears (atomically renamed from a
 /// temporary file in the same directory) only once every chunk, the last included, verified.
-/// On any error nothing is left at `destination` and no temporary file remains.
+/// On any error nothing is left at `destination` and the temporary file is removed. A process
+/// killed mid-way can leave the temporary `.capsule-open-*` file (verified chunks only, never
+/// at `destination`); remove such leftovers.
 pub fn open_to_file(
     capsule: impl Read,
     destination: &Path,
@@ -291,7 +302,7 @@ pub fn rewrap_header(
     let mut stanzas = header.copy_stanzas();
     for recipient in add {
         let (new, _labels) = recipient
-            .to_age()
+            .to_age()?
             .wrap_file_key(&file_key)
             .map_err(|e| CapsuleError::Seal(e.to_string()))?;
         stanzas.extend(new);

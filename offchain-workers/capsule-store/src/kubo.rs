@@ -27,7 +27,11 @@ impl KuboStore {
     pub fn new(url: &str) -> Self {
         Self {
             api: format!("{}/api/v0", url.trim_end_matches('/')),
-            agent: ureq::AgentBuilder::new().build(),
+            // A stalled node must not hang a fetch: a block is at most 1 MiB on loopback.
+            agent: ureq::AgentBuilder::new()
+                .timeout_connect(std::time::Duration::from_secs(10))
+                .timeout(std::time::Duration::from_secs(120))
+                .build(),
         }
     }
 

@@ -35,6 +35,10 @@ pub enum StoreError {
     },
     #[error("no header is stored for capsule {0}; store the capsule with `capsule put`, or pass its header")]
     NoHeader(CapsuleCid),
+    #[error("the header stored for capsule {0} has recipients this one lacks; re-wrap the stored capsule (capsule get, then capsule rewrap) instead of putting an older copy, or replace it on purpose")]
+    HeaderConflict(CapsuleCid),
+    #[error("capsule tree node {cid} declares more than the {max} bytes allowed; raise the limit if the capsule is really that large")]
+    TooLarge { cid: CapsuleCid, max: u64 },
     #[error("{0} is not a CIDv1 with a SHA-256 multihash in raw or dag-pb")]
     BadCid(String),
     #[error("the kubo node at {url} answered {status}: {message}; is `ipfs daemon` running with its RPC API there?")]
@@ -140,62 +144,153 @@ pub fn put_payload(
     Ok((root.cid, total))
 }
 
-/// Writes the payload named `root` to `output`, verifying every block against its CID and every
-/// node against the layout. Returns the payload length.
+/// Writes the payload named `root` to `output`, verifying every block against its CID and the
+/// tree against the layout `put_payload` builds: leaves of exactly [`BLOCK_SIZE`] but the last,
+/// no empty leaf, at most `max_bytes` in all, and the same root when rebuilt from the leaves.
+/// A tree built to make the walk endless or huge fails before its cost grows past `max_bytes`.
+/// Returns the payload length.
 pub fn get_payload(
     store: &dyn BlockStore,
     root: &CapsuleCid,
     output: &mut impl Write,
+    max_bytes: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, StoreError> {
-    let mut total = 0;
-    write_subtree(store, root, None, 0, output, &mut total, progress)?;
+    let mut walk = Walk {
+        store,
+        output,
+        max_bytes,
+        total: 0,
+        short_leaf_seen: false,
+        rebuilt: TreeBuilder::default(),
+        progress,
+    };
+    walk.subtree(root, None, 0)?;
+    let total = walk.total;
+    if walk.rebuilt.finish().0.cid != *root {
+        return Err(StoreError::Dag {
+            cid: *root,
+            error: DagError::NotCanonical,
+        });
+    }
     Ok(total)
 }
 
-fn write_subtree(
+struct Walk<'a, W> {
+    store: &'a dyn BlockStore,
+    output: &'a mut W,
+    max_bytes: u64,
+    total: u64,
+    /// A leaf shorter than a block was written: only the last may be.
+    short_leaf_seen: bool,
+    rebuilt: TreeBuilder,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl<W: Write> Walk<'_, W> {
+    fn subtree(
+        &mut self,
+        cid: &CapsuleCid,
+        expected_size: Option<u64>,
+        depth: usize,
+    ) -> Result<(), StoreError> {
+        let dag = |error| StoreError::Dag { cid: *cid, error };
+        if depth > MAX_DEPTH {
+            return Err(dag(DagError::TooDeep));
+        }
+        let block = self.store.get(cid)?;
+        match cid.codec {
+            CidCodec::Raw => {
+                let len = block.len() as u64;
+                if expected_size.is_some_and(|size| size != len) {
+                    return Err(dag(DagError::Sizes));
+                }
+                let misplaced = self.short_leaf_seen
+                    || block.len() > BLOCK_SIZE
+                    || (block.is_empty() && depth > 0);
+                if misplaced {
+                    return Err(dag(DagError::NotCanonical));
+                }
+                self.short_leaf_seen = block.len() < BLOCK_SIZE;
+                self.total += len;
+                if self.total > self.max_bytes {
+                    return Err(StoreError::TooLarge {
+                        cid: *cid,
+                        max: self.max_bytes,
+                    });
+                }
+                self.output
+                    .write_all(&block)
+                    .map_err(io_error("writing the payload"))?;
+                self.rebuilt.push_leaf_with_cid(*cid, block.len());
+                (self.progress)(self.total);
+            }
+            CidCodec::DagPb => {
+                let links = decode_node(&block).map_err(dag)?;
+                let size = links
+                    .iter()
+                    .try_fold(0u64, |sum, link| sum.checked_add(link.file_size))
+                    .ok_or(dag(DagError::Sizes))?;
+                if expected_size.is_some_and(|expected| expected != size) {
+                    return Err(dag(DagError::Sizes));
+                }
+                if self.total.saturating_add(size) > self.max_bytes {
+                    return Err(StoreError::TooLarge {
+                        cid: *cid,
+                        max: self.max_bytes,
+                    });
+                }
+                for link in links {
+                    self.subtree(&link.cid, Some(link.file_size), depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stores `header` for the capsule `root` if it keeps every recipient of the header stored
+/// before (a re-wrap appends stanzas), so an old copy put again cannot roll a key release
+/// back. `replace` stores it anyway.
+pub fn put_header_extending(
     store: &dyn BlockStore,
-    cid: &CapsuleCid,
-    expected_size: Option<u64>,
-    depth: usize,
-    output: &mut impl Write,
-    total: &mut u64,
-    progress: &mut dyn FnMut(u64),
+    root: &CapsuleCid,
+    header: &[u8],
+    replace: bool,
 ) -> Result<(), StoreError> {
-    let dag = |error| StoreError::Dag { cid: *cid, error };
-    if depth > MAX_DEPTH {
-        return Err(dag(DagError::TooDeep));
-    }
-    let block = store.get(cid)?;
-    match cid.codec {
-        CidCodec::Raw => {
-            if expected_size.is_some_and(|size| size != block.len() as u64) {
-                return Err(dag(DagError::Sizes));
-            }
-            output
-                .write_all(&block)
-                .map_err(io_error("writing the payload"))?;
-            *total += block.len() as u64;
-            progress(*total);
-        }
-        CidCodec::DagPb => {
-            let links = decode_node(&block).map_err(dag)?;
-            let size: u64 = links.iter().map(|l| l.file_size).sum();
-            if expected_size.is_some_and(|expected| expected != size) {
-                return Err(dag(DagError::Sizes));
-            }
-            for link in links {
-                write_subtree(
-                    store,
-                    &link.cid,
-                    Some(link.file_size),
-                    depth + 1,
-                    output,
-                    total,
-                    progress,
-                )?;
-            }
+    if !replace {
+        match store.get_header(root) {
+            Ok(old) if !extends(&old, header) => return Err(StoreError::HeaderConflict(*root)),
+            Ok(_) | Err(StoreError::NoHeader(_)) => {}
+            Err(other) => return Err(other),
         }
     }
-    Ok(())
+    store.put_header(root, header)
+}
+
+/// Whether `new` has every stanza of `old`, in order, followed by its own: `old` up to its MAC
+/// line is a prefix of `new`.
+fn extends(old: &[u8], new: &[u8]) -> bool {
+    let stanzas_end = old
+        .windows(4)
+        .position(|w| w == b"\n---")
+        .map(|i| i + 1)
+        .unwrap_or(old.len());
+    old == new || new.starts_with(&old[..stanzas_end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_extends_another_when_it_keeps_its_stanzas() {
+        let old = b"age-encryption.org/v1\n-> X25519 a\nb\n--- mac1\n";
+        let new = b"age-encryption.org/v1\n-> X25519 a\nb\n-> X25519 c\nd\n--- mac2\n";
+        assert!(extends(old, new));
+        assert!(extends(old, old));
+        assert!(!extends(new, old));
+        let other = b"age-encryption.org/v1\n-> X25519 z\nb\n--- mac3\n";
+        assert!(!extends(old, other));
+    }
 }

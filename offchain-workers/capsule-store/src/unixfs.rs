@@ -4,9 +4,10 @@
 //! per node, filled left to right). One block is its own CID. The root's CIDv1 names the
 //! capsule on chain.
 //!
-//! Only what that layout needs is encoded; the decoder reads exactly that shape (and refuses
-//! others with a typed error), since a node fetched from a peer is untrusted even when its CID
-//! matches.
+//! Only what that layout needs is encoded. The decoder reads UnixFS file nodes with raw-leaf
+//! links and refuses anything else with a typed error; `get_payload` then checks the whole tree
+//! is the canonical one (leaf sizes, size limit, the root rebuilt from the leaves), since nodes
+//! fetched from a peer are untrusted even when their CIDs match.
 use capsule_primitives::capsule::{CapsuleCid, CidCodec};
 
 /// The payload block size: IPFS's soft block limit (1 MiB).
@@ -29,6 +30,8 @@ pub enum DagError {
     Sizes,
     #[error("the tree is deeper than {MAX_DEPTH} levels")]
     TooDeep,
+    #[error("the tree is not the one `ipfs add --raw-leaves` builds for its leaves")]
+    NotCanonical,
 }
 
 /// A link from a parent node: the child's CID, its cumulative encoded size (`Tsize`) and the
@@ -201,10 +204,19 @@ pub struct TreeBuilder {
 impl TreeBuilder {
     /// Adds the next raw leaf; returns the parent nodes it completed, to store.
     pub fn push_leaf(&mut self, block: &[u8]) -> Vec<(CapsuleCid, Vec<u8>)> {
+        self.push_leaf_with_cid(CapsuleCid::raw(block), block.len())
+    }
+
+    /// Adds the next raw leaf, whose CID is known (verified elsewhere).
+    pub fn push_leaf_with_cid(
+        &mut self,
+        cid: CapsuleCid,
+        len: usize,
+    ) -> Vec<(CapsuleCid, Vec<u8>)> {
         let leaf = Link {
-            cid: CapsuleCid::raw(block),
-            tsize: block.len() as u64,
-            file_size: block.len() as u64,
+            cid,
+            tsize: len as u64,
+            file_size: len as u64,
         };
         let mut completed = Vec::new();
         self.push(0, leaf, &mut completed);

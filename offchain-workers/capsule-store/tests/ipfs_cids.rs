@@ -6,8 +6,8 @@ use std::{path::Path, process::Command};
 
 use capsule_primitives::capsule::CapsuleCid;
 use capsule_store::{
-    get_payload, parse_cid, put_payload,
-    unixfs::{TreeBuilder, BLOCK_SIZE},
+    get_payload, parse_cid, put_header_extending, put_payload,
+    unixfs::{encode_node, node_cid, DagError, Link, TreeBuilder, BLOCK_SIZE, MAX_LINKS},
     BlockStore, FsStore, StoreError,
 };
 
@@ -94,7 +94,7 @@ fn a_sealed_capsule_goes_in_and_comes_back_unchanged() {
     store.put_header(&root, header).unwrap();
 
     let mut back = store.get_header(&root).unwrap();
-    get_payload(&store, &root, &mut back, &mut |_| {}).unwrap();
+    get_payload(&store, &root, &mut back, u64::MAX, &mut |_| {}).unwrap();
     assert_eq!(back, capsule);
     assert_eq!(parse_cid(&root.to_string()).unwrap(), root);
 
@@ -105,12 +105,12 @@ fn a_sealed_capsule_goes_in_and_comes_back_unchanged() {
     block[100] ^= 1;
     std::fs::write(&path, block).unwrap();
     assert!(matches!(
-        get_payload(&store, &root, &mut Vec::new(), &mut |_| {}),
+        get_payload(&store, &root, &mut Vec::new(), u64::MAX, &mut |_| {}),
         Err(StoreError::Corrupt(cid)) if cid == victim
     ));
     std::fs::remove_file(&path).unwrap();
     assert!(matches!(
-        get_payload(&store, &root, &mut Vec::new(), &mut |_| {}),
+        get_payload(&store, &root, &mut Vec::new(), u64::MAX, &mut |_| {}),
         Err(StoreError::Missing(cid)) if cid == victim
     ));
     // A block that does not hash to its CID is never stored.
@@ -122,4 +122,101 @@ fn a_sealed_capsule_goes_in_and_comes_back_unchanged() {
         parse_cid("bafy-not-a-cid"),
         Err(StoreError::BadCid(_))
     ));
+}
+
+/// Stores a node over `links` and returns its link.
+fn node(store: &FsStore, links: &[Link]) -> Link {
+    let bytes = encode_node(links);
+    let cid = node_cid(&bytes);
+    store.put(&cid, &bytes).unwrap();
+    Link {
+        cid,
+        tsize: bytes.len() as u64 + links.iter().map(|l| l.tsize).sum::<u64>(),
+        file_size: links.iter().map(|l| l.file_size).sum(),
+    }
+}
+
+fn leaf(store: &FsStore, bytes: &[u8]) -> Link {
+    let cid = CapsuleCid::raw(bytes);
+    store.put(&cid, bytes).unwrap();
+    Link {
+        cid,
+        tsize: bytes.len() as u64,
+        file_size: bytes.len() as u64,
+    }
+}
+
+#[test]
+fn trees_built_to_blow_up_or_mislead_are_refused_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let get = |root: &Link, max: u64| {
+        let mut out = Vec::new();
+        let result = get_payload(&store, &root.cid, &mut out, max, &mut |_| {});
+        (result, out.len())
+    };
+
+    // Five levels of 174 links to one 1 MiB block: 174^5 MiB declared in a few kilobytes.
+    let mut top = leaf(&store, &vec![1u8; BLOCK_SIZE]);
+    for _ in 0..5 {
+        top = node(&store, &vec![top; MAX_LINKS]);
+    }
+    let (result, written) = get(&top, 1 << 30);
+    assert!(
+        matches!(result, Err(StoreError::TooLarge { .. })),
+        "{result:?}"
+    );
+    assert_eq!(written, 0, "refused before writing anything");
+
+    // Links to an empty block: endless work for no bytes.
+    let empty = leaf(&store, b"");
+    let mut top = node(&store, &vec![empty; MAX_LINKS]);
+    for _ in 0..5 {
+        top = node(&store, &vec![top; MAX_LINKS]);
+    }
+    let (result, _) = get(&top, u64::MAX);
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Dag {
+                error: DagError::NotCanonical,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+
+    // A short leaf before a full one: not the layout `ipfs add` builds.
+    let short = leaf(&store, b"short");
+    let full = leaf(&store, &vec![2u8; BLOCK_SIZE]);
+    let odd = node(&store, &[short, full]);
+    let (result, _) = get(&odd, u64::MAX);
+    assert!(
+        matches!(
+            result,
+            Err(StoreError::Dag {
+                error: DagError::NotCanonical,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn an_older_header_cannot_replace_a_newer_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path()).unwrap();
+    let root = CapsuleCid::raw(b"payload");
+    let old = b"age-encryption.org/v1\n-> X25519 a\nb\n--- mac1\n";
+    let new = b"age-encryption.org/v1\n-> X25519 a\nb\n-> X25519 c\nd\n--- mac2\n";
+    put_header_extending(&store, &root, old, false).unwrap();
+    put_header_extending(&store, &root, new, false).unwrap();
+    assert!(matches!(
+        put_header_extending(&store, &root, old, false),
+        Err(StoreError::HeaderConflict(_))
+    ));
+    assert_eq!(store.get_header(&root).unwrap(), new);
+    put_header_extending(&store, &root, old, true).unwrap();
+    assert_eq!(store.get_header(&root).unwrap(), old);
 }

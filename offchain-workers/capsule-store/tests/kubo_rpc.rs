@@ -145,7 +145,7 @@ fn a_payload_and_its_header_round_trip_through_kubo() {
     store.put_header(&root, b"header v2").unwrap();
     assert_eq!(store.get_header(&root).unwrap(), b"header v2");
     let mut back = Vec::new();
-    get_payload(&store, &root, &mut back, &mut |_| {}).unwrap();
+    get_payload(&store, &root, &mut back, u64::MAX, &mut |_| {}).unwrap();
     assert_eq!(back, payload);
     assert!(store.has(&root).unwrap());
 
