@@ -352,13 +352,8 @@ impl ChainClient {
             recode("fingerprint root", &fingerprint)?,
         );
         let events = self.submit(CALL, tx, signer).await?;
-        let opened = events
-            .find_first::<chain::attestation::events::RoundOpened>()
-            .ok_or(ChainError::MissingEvent {
-                call: CALL,
-                event: "RoundOpened",
-            })?
-            .map_err(|e| read("the RoundOpened event")(e.into()))?;
+        let opened =
+            expect_event::<chain::attestation::events::RoundOpened>(&events, CALL, "RoundOpened")?;
         Ok(RoundId(opened.round.0))
     }
 
@@ -474,6 +469,19 @@ impl ChainClient {
         let ledger = self.fetch("Deposit.Ledgers", addr, (*who,)).await?;
         Ok(ledger.map(|ledger| ledger.active).unwrap_or(0))
     }
+}
+
+/// The first `E` among a finalized call's events: every call we wrap emits one, so its absence
+/// means the runtime and this client disagree.
+fn expect_event<E: subxt::events::DecodeAsEvent>(
+    events: &subxt::extrinsics::ExtrinsicEvents<PolkadotConfig>,
+    call: &'static str,
+    event: &'static str,
+) -> Result<E, ChainError> {
+    events
+        .find_first::<E>()
+        .ok_or(ChainError::MissingEvent { call, event })?
+        .map_err(|e| read("the call's events")(e.into()))
 }
 
 /// Block numbers are `u32` on our chain; subxt reports them as `u64`.

@@ -13,7 +13,7 @@ use capsule_primitives::{
 use codec::Encode;
 
 use crate::{
-    chain, read, recode,
+    chain, expect_event, recode,
     sortition::{TaskTicket, VrfSigner},
     AccountId32, ChainClient, ChainError, Keypair,
 };
@@ -72,13 +72,8 @@ impl ChainClient {
             .task_market()
             .create_task(spec, reward);
         let events = self.submit(CALL, tx, signer).await?;
-        let created = events
-            .find_first::<chain::task_market::events::TaskCreated>()
-            .ok_or(ChainError::MissingEvent {
-                call: CALL,
-                event: "TaskCreated",
-            })?
-            .map_err(|e| read("the TaskCreated event")(e.into()))?;
+        let created =
+            expect_event::<chain::task_market::events::TaskCreated>(&events, CALL, "TaskCreated")?;
         Ok(CreatedTask {
             task: TaskId(created.task.0),
             seeded_at: created.seeded_at,
@@ -112,13 +107,8 @@ impl ChainClient {
             recode("session keys", &session_keys)?,
         );
         let events = self.submit(CALL, tx, signer).await?;
-        let claimed = events
-            .find_first::<chain::task_market::events::Claimed>()
-            .ok_or(ChainError::MissingEvent {
-                call: CALL,
-                event: "Claimed",
-            })?
-            .map_err(|e| read("the Claimed event")(e.into()))?;
+        let claimed =
+            expect_event::<chain::task_market::events::Claimed>(&events, CALL, "Claimed")?;
         Ok(claimed.leading)
     }
 
@@ -135,13 +125,11 @@ impl ChainClient {
             .task_market()
             .submit_result(recode("result manifest", manifest)?, signature);
         let events = self.submit(CALL, tx, signer).await?;
-        let submitted = events
-            .find_first::<chain::task_market::events::ResultSubmitted>()
-            .ok_or(ChainError::MissingEvent {
-                call: CALL,
-                event: "ResultSubmitted",
-            })?
-            .map_err(|e| read("the ResultSubmitted event")(e.into()))?;
+        let submitted = expect_event::<chain::task_market::events::ResultSubmitted>(
+            &events,
+            CALL,
+            "ResultSubmitted",
+        )?;
         Ok(RoundId(submitted.round.0))
     }
 
