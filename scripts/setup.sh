@@ -19,6 +19,7 @@ declare -A needs=(
   [node]=nodejs                # @polkadot/api tests
   [npm]=npm
   [age]=age                    # interop tests of capsules with the reference age tool
+  [dockerd]=docker.io          # the task executor's engine (API 1.41)
   [git]=git
   [curl]=curl
   [pkg-config]=pkg-config

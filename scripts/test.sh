@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+./scripts/dockerd-up.sh
 . scripts/env.sh
 cargo test --release --locked --workspace "$@"
 # Our pallets' benchmarks, run once each as tests against their mocks (the runtime's weights come
