@@ -13,6 +13,8 @@
 //! exactly the image the task names.
 use std::io::Read;
 
+pub mod elf;
+
 use capsule_primitives::measurement::ImageDigest;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};

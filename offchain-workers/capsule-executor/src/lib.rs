@@ -1,0 +1,348 @@
+//! # Capsule executor
+//!
+//! Runs a task's function, a container image pinned by its image id, on a real Docker engine,
+//! exactly as the task defines it and nothing more: no network, no devices, no capabilities,
+//! no new privileges, a read-only root, a size-capped scratch, pids, memory and CPU limits, a
+//! non-root user, no logs kept by the engine, and a timeout that kills the container. It runs
+//! inside the agent on the HPC (runc) and on the gateway for light tasks (gVisor's `runsc`;
+//! never plain runc there).
+//!
+//! Images are used by id only and never pulled: [`Executor::ensure_image`] loads a verified
+//! archive when the engine lacks the image, and refuses an archive whose id differs.
+//!
+//! This is the first step of issue 7: the hardened run, its timeout and its outcomes. The
+//! seccomp kill profile, egress allowlists, outputs from scratch and cleanup evidence follow.
+use std::time::{Duration, Instant};
+
+use bollard::{
+    models::{ContainerCreateBody, HostConfig},
+    query_parameters::{
+        AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ImportImageOptionsBuilder,
+        KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    },
+    Docker,
+};
+use capsule_primitives::{measurement::ImageDigest, policy::ResourceLimits};
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tracing::{debug, info_span, warn, Instrument};
+
+/// Debian's docker.io speaks API 1.41; we never ask for more.
+pub const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+/// The label every task container carries, so a sweep after a crash finds them.
+pub const TASK_LABEL: &str = "capsule.task";
+/// Where the function's scratch space is mounted.
+pub const SCRATCH: &str = "/scratch";
+
+/// The OCI runtime a task runs under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// The engine's default (runc): on the HPC, which is wiped after every task.
+    Runc,
+    /// gVisor (`runsc`, registered with the engine under that name): on the gateway.
+    Gvisor,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The function exited by itself with this code.
+    Completed { exit_code: i64 },
+    /// The timeout killed it.
+    TimedOut,
+    /// It exceeded its memory limit.
+    OomKilled,
+    /// The engine failed; nothing is known about the function.
+    EngineError(String),
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunReport {
+    pub outcome: Outcome,
+    /// Standard output, at most the policy's `output_bytes` (the rest is dropped and counted).
+    pub stdout: Vec<u8>,
+    /// Standard output bytes past the limit.
+    pub stdout_dropped: u64,
+    pub elapsed: Duration,
+}
+
+/// A function run: the image, its limits and timeout, and what it reads on stdin.
+#[derive(Clone, Debug)]
+pub struct RunSpec<'a> {
+    /// A label value naming the run (the task id), for sweeps and logs.
+    pub task: String,
+    pub image: ImageDigest,
+    pub limits: ResourceLimits,
+    pub timeout: Duration,
+    pub stdin: &'a [u8],
+}
+
+/// What can go wrong before a run starts.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("cannot reach the Docker engine: {0}; is dockerd running (scripts/dockerd-up.sh)?")]
+    Connect(#[source] bollard::errors::Error),
+    #[error(
+        "the engine lacks image {0} and no archive was given; load the task's image archive first"
+    )]
+    MissingImage(String),
+    #[error(transparent)]
+    Image(#[from] capsule_image::ImageError),
+    #[error("the engine refused {what}: {source}")]
+    Engine {
+        what: &'static str,
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+fn engine(what: &'static str) -> impl FnOnce(bollard::errors::Error) -> ExecutorError {
+    move |source| ExecutorError::Engine { what, source }
+}
+
+fn docker_id(image: &ImageDigest) -> String {
+    let hex: String = image.0.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// A connection to the local engine.
+#[derive(Clone, Debug)]
+pub struct Executor {
+    docker: Docker,
+    runtime: Runtime,
+}
+
+impl Executor {
+    /// Connects to the engine's unix socket (`/var/run/docker.sock`) at API 1.41.
+    pub async fn connect(runtime: Runtime) -> Result<Self, ExecutorError> {
+        let docker = Docker::connect_with_socket("/var/run/docker.sock", 120, &API_VERSION)
+            .map_err(ExecutorError::Connect)?;
+        docker.ping().await.map_err(ExecutorError::Connect)?;
+        Ok(Self { docker, runtime })
+    }
+
+    /// Makes sure the engine holds `image`: present already, or loaded from `archive` after
+    /// the archive was checked against the digest. Never pulls.
+    pub async fn ensure_image(
+        &self,
+        image: &ImageDigest,
+        archive: Option<&[u8]>,
+    ) -> Result<(), ExecutorError> {
+        let id = docker_id(image);
+        if self.docker.inspect_image(&id).await.is_ok() {
+            return Ok(());
+        }
+        let archive = archive.ok_or_else(|| ExecutorError::MissingImage(id.clone()))?;
+        capsule_image::verify_archive(archive, image)?;
+        let mut progress = self.docker.import_image(
+            ImportImageOptionsBuilder::new().quiet(true).build(),
+            bollard::body_full(archive.to_vec().into()),
+            None,
+        );
+        while let Some(step) = progress.next().await {
+            step.map_err(engine("loading the image archive"))?;
+        }
+        self.docker
+            .inspect_image(&id)
+            .await
+            .map(drop)
+            .map_err(engine("inspecting the loaded image"))
+    }
+
+    /// The hardened container configuration of a run.
+    fn container_config(&self, spec: &RunSpec<'_>) -> ContainerCreateBody {
+        let limits = &spec.limits;
+        let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
+        let host = HostConfig {
+            network_mode: Some("none".into()),
+            readonly_rootfs: Some(true),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            ipc_mode: Some("none".into()),
+            pids_limit: Some(i64::from(limits.pids.max(1))),
+            memory: Some(memory),
+            memory_swap: Some(memory),
+            nano_cpus: Some(i64::from(limits.cpu_millis.max(1)) * 1_000_000),
+            tmpfs: Some(
+                [(
+                    SCRATCH.to_string(),
+                    format!(
+                        "rw,size={},mode=1777,noexec,nosuid,nodev",
+                        limits.tmpfs_bytes.max(4096)
+                    ),
+                )]
+                .into(),
+            ),
+            init: Some(true),
+            log_config: Some(bollard::models::HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
+            runtime: match self.runtime {
+                Runtime::Runc => None,
+                Runtime::Gvisor => Some("runsc".into()),
+            },
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(docker_id(&spec.image)),
+            user: Some(capsule_image::USER.into()),
+            network_disabled: Some(true),
+            open_stdin: Some(true),
+            stdin_once: Some(true),
+            attach_stdin: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            labels: Some([(TASK_LABEL.to_string(), spec.task.clone())].into()),
+            host_config: Some(host),
+            ..Default::default()
+        }
+    }
+
+    /// Runs the function once. The container is removed afterwards whatever happened.
+    pub async fn run(&self, spec: &RunSpec<'_>) -> Result<RunReport, ExecutorError> {
+        let span = info_span!("run", task = %spec.task);
+        async {
+            let created = self
+                .docker
+                .create_container(
+                    Some(CreateContainerOptionsBuilder::new().build()),
+                    self.container_config(spec),
+                )
+                .await
+                .map_err(engine("creating the container"))?;
+            let id = created.id;
+            let report = self.run_created(&id, spec).await;
+            let removed = self
+                .docker
+                .remove_container(
+                    &id,
+                    Some(
+                        RemoveContainerOptionsBuilder::new()
+                            .force(true)
+                            .v(true)
+                            .build(),
+                    ),
+                )
+                .await;
+            if let Err(error) = removed {
+                warn!(%error, "the container could not be removed; the next sweep will");
+            }
+            report
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn run_created(&self, id: &str, spec: &RunSpec<'_>) -> Result<RunReport, ExecutorError> {
+        let attached = self
+            .docker
+            .attach_container(
+                id,
+                Some(
+                    AttachContainerOptionsBuilder::new()
+                        .stream(true)
+                        .stdin(true)
+                        .stdout(true)
+                        .stderr(true)
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(engine("attaching to the container"))?;
+        let started = Instant::now();
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(engine("starting the container"))?;
+        // "not-running" after the start: it answers at once if the function already exited
+        // (bollard sends a request only when its stream is polled, so a "next-exit" wait made
+        // before the start would still be sent after it, and wait forever for a past exit).
+        let mut wait = self.docker.wait_container(
+            id,
+            Some(
+                WaitContainerOptionsBuilder::new()
+                    .condition("not-running")
+                    .build(),
+            ),
+        );
+
+        let mut input = attached.input;
+        let stdin = spec.stdin.to_vec();
+        let feed = tokio::spawn(async move {
+            // A function may exit without reading its input: a broken pipe is not an error.
+            let _ = input.write_all(&stdin).await;
+            let _ = input.shutdown().await;
+        });
+        let limit = spec.limits.output_bytes;
+        let mut output = attached.output;
+        let collect = tokio::spawn(async move {
+            let (mut stdout, mut dropped) = (Vec::new(), 0u64);
+            while let Some(Ok(chunk)) = output.next().await {
+                if let bollard::container::LogOutput::StdOut { message } = chunk {
+                    let room = limit.saturating_sub(stdout.len() as u64) as usize;
+                    let kept = message.len().min(room);
+                    stdout.extend_from_slice(&message[..kept]);
+                    dropped += (message.len() - kept) as u64;
+                }
+            }
+            (stdout, dropped)
+        });
+
+        let outcome = match tokio::time::timeout(spec.timeout, wait.next()).await {
+            Ok(
+                Some(Ok(_)) | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })),
+            ) => self.exit_outcome(id).await?,
+            Ok(Some(Err(error))) => Outcome::EngineError(error.to_string()),
+            Ok(None) => Outcome::EngineError("the wait stream ended without an exit".into()),
+            Err(_elapsed) => {
+                debug!("timeout: killing the container");
+                let _ = self
+                    .docker
+                    .kill_container(
+                        id,
+                        Some(KillContainerOptionsBuilder::new().signal("KILL").build()),
+                    )
+                    .await;
+                let _ = tokio::time::timeout(Duration::from_secs(10), wait.next()).await;
+                Outcome::TimedOut
+            }
+        };
+        let elapsed = started.elapsed();
+        feed.abort();
+        let (stdout, stdout_dropped) =
+            match tokio::time::timeout(Duration::from_secs(5), collect).await {
+                Ok(Ok(collected)) => collected,
+                _ => (Vec::new(), 0),
+            };
+        Ok(RunReport {
+            outcome,
+            stdout,
+            stdout_dropped,
+            elapsed,
+        })
+    }
+
+    /// The outcome of an exited container, from the engine's record of it.
+    async fn exit_outcome(&self, id: &str) -> Result<Outcome, ExecutorError> {
+        let inspected = self
+            .docker
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(engine("inspecting the exited container"))?;
+        let state = inspected.state.unwrap_or_default();
+        if state.oom_killed == Some(true) {
+            return Ok(Outcome::OomKilled);
+        }
+        Ok(Outcome::Completed {
+            exit_code: state.exit_code.unwrap_or(-1),
+        })
+    }
+}

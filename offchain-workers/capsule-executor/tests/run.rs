@@ -1,0 +1,151 @@
+//! The executor against the real engine (`scripts/dockerd-up.sh`), with function images made
+//! from a few bytes of machine code (`capsule_image::elf`): outputs, exit codes, stdin, the
+//! output cap, the timeout, and the image checks. Every test checks no container is left.
+use std::{process::Command, time::Duration};
+
+use capsule_executor::{Executor, ExecutorError, Outcome, RunReport, RunSpec, Runtime, TASK_LABEL};
+use capsule_image::{build_function_image, elf, ImageArchive, ImageError};
+use capsule_primitives::policy::ResourceLimits;
+
+fn limits() -> ResourceLimits {
+    ResourceLimits {
+        memory_bytes: 64 << 20,
+        cpu_millis: 1000,
+        pids: 16,
+        tmpfs_bytes: 1 << 20,
+        output_bytes: 1 << 20,
+    }
+}
+
+async fn executor() -> Executor {
+    Executor::connect(Runtime::Runc)
+        .await
+        .expect("the engine answers (scripts/dockerd-up.sh)")
+}
+
+/// Loads the image of `code` and runs it as task `task`.
+async fn run(
+    task: &str,
+    code: &[u8],
+    stdin: &[u8],
+    limits: ResourceLimits,
+    timeout: Duration,
+) -> (ImageArchive, RunReport) {
+    let executor = executor().await;
+    let image = build_function_image(&elf::static_elf(code));
+    executor
+        .ensure_image(&image.id, Some(&image.tar))
+        .await
+        .expect("loads");
+    let report = executor
+        .run(&RunSpec {
+            task: task.into(),
+            image: image.id,
+            limits,
+            timeout,
+            stdin,
+        })
+        .await
+        .expect("runs");
+    let left = Command::new("docker")
+        .args([
+            "ps",
+            "--all",
+            "--quiet",
+            "--filter",
+            &format!("label={TASK_LABEL}={task}"),
+        ])
+        .output()
+        .expect("docker ps");
+    assert!(left.stdout.is_empty(), "container of {task} left behind");
+    (image, report)
+}
+
+#[tokio::test]
+async fn a_function_completes_with_its_output_and_exit_code() {
+    let (_, report) = run(
+        "test-ok",
+        elf::PRINT_OK,
+        b"",
+        limits(),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Completed { exit_code: 0 });
+    assert_eq!(report.stdout, b"ok\n");
+    let (_, report) = run(
+        "test-exit",
+        elf::EXIT_3,
+        b"",
+        limits(),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Completed { exit_code: 3 });
+}
+
+#[tokio::test]
+async fn inputs_arrive_on_stdin_and_output_is_capped() {
+    let (_, report) = run(
+        "test-echo",
+        elf::ECHO,
+        b"names",
+        limits(),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(report.stdout, b"names");
+    let capped = ResourceLimits {
+        output_bytes: 1,
+        ..limits()
+    };
+    let (_, report) = run(
+        "test-cap",
+        elf::PRINT_OK,
+        b"",
+        capped,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(report.stdout, b"o");
+    assert_eq!(report.stdout_dropped, 2);
+}
+
+#[tokio::test]
+async fn the_timeout_kills_a_spinning_function() {
+    let (_, report) = run(
+        "test-spin",
+        elf::SPIN,
+        b"",
+        limits(),
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::TimedOut);
+    assert!(report.elapsed >= Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn images_are_used_by_digest_only() {
+    let executor = executor().await;
+    let image = build_function_image(&elf::static_elf(elf::EXIT_3));
+    let other = build_function_image(&elf::static_elf(b"\xeb\xfe\x90"));
+    // Not in the engine and no archive: never pulled.
+    let _ = Command::new("docker")
+        .args(["rmi", "--force", &other.docker_id()])
+        .output();
+    assert!(matches!(
+        executor.ensure_image(&other.id, None).await,
+        Err(ExecutorError::MissingImage(_))
+    ));
+    // An archive of another image is refused before the engine sees it.
+    assert!(matches!(
+        executor.ensure_image(&other.id, Some(&image.tar)).await,
+        Err(ExecutorError::Image(ImageError::WrongImage { .. }))
+    ));
+    let listed = Command::new("docker")
+        .args(["image", "inspect", &other.docker_id()])
+        .output()
+        .unwrap();
+    assert!(!listed.status.success(), "the refused image was not loaded");
+}

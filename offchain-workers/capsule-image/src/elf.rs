@@ -1,0 +1,71 @@
+//! Minimal static x86-64 Linux executables from raw machine code: one loadable segment, no
+//! sections, entry right after the headers. Tests use them to make function images (an exit
+//! code, an echo, an endless loop) without a cross toolchain; real functions are Rust binaries
+//! linked statically.
+
+/// Where the segment is loaded.
+const BASE: u64 = 0x40_0000;
+const HEADERS: u64 = 64 + 56;
+
+/// An executable running `code` (position independent: it may address itself RIP-relatively).
+pub fn static_elf(code: &[u8]) -> Vec<u8> {
+    let total = HEADERS + code.len() as u64;
+    let mut elf = Vec::with_capacity(total as usize);
+    elf.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    elf.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf.extend_from_slice(&0x3eu16.to_le_bytes()); // x86-64
+    elf.extend_from_slice(&1u32.to_le_bytes());
+    elf.extend_from_slice(&(BASE + HEADERS).to_le_bytes()); // entry
+    elf.extend_from_slice(&64u64.to_le_bytes()); // program headers follow the ELF header
+    elf.extend_from_slice(&0u64.to_le_bytes()); // no section headers
+    elf.extend_from_slice(&0u32.to_le_bytes());
+    for half in [64u16, 56, 1, 0, 0, 0] {
+        elf.extend_from_slice(&half.to_le_bytes());
+    }
+    elf.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    elf.extend_from_slice(&5u32.to_le_bytes()); // read + execute
+    for word in [0, BASE, BASE, total, total, 0x1000u64] {
+        elf.extend_from_slice(&word.to_le_bytes());
+    }
+    elf.extend_from_slice(code);
+    elf
+}
+
+/// Writes "ok\n" to stdout and exits 0.
+pub const PRINT_OK: &[u8] = &[
+    0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1 (write)
+    0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1 (stdout)
+    0x48, 0x8d, 0x35, 0x10, 0x00, 0x00, 0x00, // lea rsi, [rip + 16] (the message)
+    0xba, 0x03, 0x00, 0x00, 0x00, // mov edx, 3
+    0x0f, 0x05, // syscall
+    0xb8, 0x3c, 0x00, 0x00, 0x00, // mov eax, 60 (exit)
+    0x31, 0xff, // xor edi, edi
+    0x0f, 0x05, // syscall
+    b'o', b'k', b'\n',
+];
+
+/// Reads up to 64 bytes from stdin, writes them to stdout, exits 0.
+pub const ECHO: &[u8] = &[
+    0x31, 0xc0, // xor eax, eax (read)
+    0x31, 0xff, // xor edi, edi (stdin)
+    0x48, 0x89, 0xe6, // mov rsi, rsp
+    0xba, 0x40, 0x00, 0x00, 0x00, // mov edx, 64
+    0x0f, 0x05, // syscall
+    0x89, 0xc2, // mov edx, eax (bytes read)
+    0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1 (write)
+    0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1
+    0x0f, 0x05, // syscall
+    0xb8, 0x3c, 0x00, 0x00, 0x00, // mov eax, 60 (exit)
+    0x31, 0xff, // xor edi, edi
+    0x0f, 0x05, // syscall
+];
+
+/// Exits with code 3.
+pub const EXIT_3: &[u8] = &[
+    0xb8, 0x3c, 0x00, 0x00, 0x00, // mov eax, 60 (exit)
+    0xbf, 0x03, 0x00, 0x00, 0x00, // mov edi, 3
+    0x0f, 0x05, // syscall
+];
+
+/// Spins forever.
+pub const SPIN: &[u8] = &[0xeb, 0xfe]; // jmp $
