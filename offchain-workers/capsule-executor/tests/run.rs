@@ -149,3 +149,20 @@ async fn images_are_used_by_digest_only() {
         .unwrap();
     assert!(!listed.status.success(), "the refused image was not loaded");
 }
+
+#[tokio::test]
+async fn a_memory_bomb_is_oom_killed() {
+    let small = ResourceLimits {
+        memory_bytes: 32 << 20,
+        ..limits()
+    };
+    let (_, report) = run(
+        "test-oom",
+        elf::MEMORY_BOMB,
+        b"",
+        small,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::OomKilled);
+}
