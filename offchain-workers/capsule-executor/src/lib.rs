@@ -14,6 +14,8 @@
 //! seccomp kill profile, egress allowlists, outputs from scratch and cleanup evidence follow.
 use std::time::{Duration, Instant};
 
+pub mod seccomp;
+
 use bollard::{
     models::{ContainerCreateBody, HostConfig},
     query_parameters::{
@@ -55,8 +57,18 @@ pub enum Outcome {
     TimedOut,
     /// It exceeded its memory limit.
     OomKilled,
+    /// It broke its policy: a process was killed for a forbidden system call (the first one
+    /// recorded, by x86-64 number and name).
+    PolicyViolation(Violation),
     /// The engine failed; nothing is known about the function.
     EngineError(String),
+}
+
+/// How a function broke its policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A forbidden system call, which the seccomp profile killed the process for.
+    Syscall { number: u32, name: &'static str },
 }
 
 /// What a run produced.
@@ -92,6 +104,8 @@ pub enum ExecutorError {
     MissingImage(String),
     #[error(transparent)]
     Image(#[from] capsule_image::ImageError),
+    #[error("cannot read the kernel log (/dev/kmsg) where seccomp kills are recorded: {0}; run the executor as root")]
+    KernelLog(#[source] std::io::Error),
     #[error("the engine refused {what}: {source}")]
     Engine {
         what: &'static str,
@@ -122,6 +136,9 @@ impl Executor {
         let docker = Docker::connect_with_socket("/var/run/docker.sock", 120, &API_VERSION)
             .map_err(ExecutorError::Connect)?;
         docker.ping().await.map_err(ExecutorError::Connect)?;
+        if let Err(error) = seccomp::raise_log_burst() {
+            warn!(%error, "cannot raise the kernel's log burst: seccomp kills of runs close together may go unrecorded");
+        }
         Ok(Self { docker, runtime })
     }
 
@@ -154,14 +171,17 @@ impl Executor {
     }
 
     /// The hardened container configuration of a run.
-    fn container_config(&self, spec: &RunSpec<'_>) -> ContainerCreateBody {
+    fn container_config(&self, spec: &RunSpec<'_>, uid: u32) -> ContainerCreateBody {
         let limits = &spec.limits;
         let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
         let host = HostConfig {
             network_mode: Some("none".into()),
             readonly_rootfs: Some(true),
             cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
+            security_opt: Some(vec![
+                "no-new-privileges".into(),
+                format!("seccomp={}", seccomp::profile()),
+            ]),
             ipc_mode: Some("none".into()),
             pids_limit: Some(i64::from(limits.pids.max(1))),
             memory: Some(memory),
@@ -190,7 +210,8 @@ impl Executor {
         };
         ContainerCreateBody {
             image: Some(docker_id(&spec.image)),
-            user: Some(capsule_image::USER.into()),
+            // Its own uid, so the kernel's records of seccomp kills name this run.
+            user: Some(format!("{uid}:{uid}")),
             network_disabled: Some(true),
             open_stdin: Some(true),
             stdin_once: Some(true),
@@ -207,16 +228,17 @@ impl Executor {
     pub async fn run(&self, spec: &RunSpec<'_>) -> Result<RunReport, ExecutorError> {
         let span = info_span!("run", task = %spec.task);
         async {
+            let uid = seccomp::run_uid();
             let created = self
                 .docker
                 .create_container(
                     Some(CreateContainerOptionsBuilder::new().build()),
-                    self.container_config(spec),
+                    self.container_config(spec, uid),
                 )
                 .await
                 .map_err(engine("creating the container"))?;
             let id = created.id;
-            let report = self.run_created(&id, spec).await;
+            let report = self.run_created(&id, spec, uid).await;
             let removed = self
                 .docker
                 .remove_container(
@@ -238,7 +260,13 @@ impl Executor {
         .await
     }
 
-    async fn run_created(&self, id: &str, spec: &RunSpec<'_>) -> Result<RunReport, ExecutorError> {
+    async fn run_created(
+        &self,
+        id: &str,
+        spec: &RunSpec<'_>,
+        uid: u32,
+    ) -> Result<RunReport, ExecutorError> {
+        let mut kernel_log = seccomp::KernelLog::open_at_end().map_err(ExecutorError::KernelLog)?;
         let attached = self
             .docker
             .attach_container(
@@ -313,6 +341,21 @@ impl Executor {
             }
         };
         let elapsed = started.elapsed();
+        // A seccomp kill outranks how the container ended: its parent may have exited 0.
+        let outcome = match (kernel_log.killed_calls(uid).first(), outcome) {
+            (Some(&number), _) => Outcome::PolicyViolation(Violation::Syscall {
+                number,
+                name: seccomp::call_name(number).unwrap_or("unknown"),
+            }),
+            // Killed by SIGSYS but the record was lost (rate-limited): still a violation.
+            (None, Outcome::Completed { exit_code }) if exit_code == seccomp::SIGSYS_EXIT => {
+                Outcome::PolicyViolation(Violation::Syscall {
+                    number: 0,
+                    name: "unknown (the kernel's record was lost)",
+                })
+            }
+            (None, outcome) => outcome,
+        };
         feed.abort();
         let (stdout, stdout_dropped) =
             match tokio::time::timeout(Duration::from_secs(5), collect).await {

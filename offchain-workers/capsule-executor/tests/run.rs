@@ -166,3 +166,41 @@ async fn a_memory_bomb_is_oom_killed() {
     .await;
     assert_eq!(report.outcome, Outcome::OomKilled);
 }
+
+/// (call number, first argument, second argument) of each forbidden call the table names.
+const FORBIDDEN: &[(u32, u32, u32, &str)] = &[
+    (165, 0, 0, "mount"),
+    (133, 0, 0, "mknod"),
+    (227, 0, 0, "clock_settime"),
+    (101, 0, 0, "ptrace"),
+    (250, 0, 0, "keyctl"),
+    (41, 2, 3, "socket (raw or packet)"), // socket(AF_INET, SOCK_RAW, 0)
+];
+
+#[tokio::test]
+async fn forbidden_calls_are_policy_violations_even_from_a_child_whose_parent_exits_0() {
+    for &(number, a, b, name) in FORBIDDEN {
+        for (how, code) in [
+            ("direct", elf::syscall_then_exit(number, a, b)),
+            ("forked", elf::forked_syscall(number, a, b)),
+        ] {
+            let task = format!("test-sys-{number}-{how}");
+            let (_, report) = run(&task, &code, b"", limits(), Duration::from_secs(30)).await;
+            assert_eq!(
+                report.outcome,
+                Outcome::PolicyViolation(capsule_executor::Violation::Syscall { number, name }),
+                "{name}, {how}"
+            );
+        }
+    }
+    // An allowed call is no violation.
+    let (_, report) = run(
+        "test-sys-getpid",
+        &elf::syscall_then_exit(39, 0, 0),
+        b"",
+        limits(),
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Completed { exit_code: 0 });
+}

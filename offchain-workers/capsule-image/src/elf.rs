@@ -87,3 +87,39 @@ pub const MEMORY_BOMB: &[u8] = &[
     0x75, 0xf3, // jnz touch
     0xeb, 0xc9, // jmp loop
 ];
+
+fn call(number: u32, rdi: u32, rsi: u32) -> Vec<u8> {
+    let mut code = vec![0xb8]; // mov eax, number
+    code.extend_from_slice(&number.to_le_bytes());
+    code.push(0xbf); // mov edi, rdi
+    code.extend_from_slice(&rdi.to_le_bytes());
+    code.push(0xbe); // mov esi, rsi
+    code.extend_from_slice(&rsi.to_le_bytes());
+    code.extend_from_slice(&[0x31, 0xd2, 0x0f, 0x05]); // xor edx, edx; syscall
+    code
+}
+
+const EXIT_0: &[u8] = &[0xb8, 0x3c, 0x00, 0x00, 0x00, 0x31, 0xff, 0x0f, 0x05];
+
+/// Makes system call `number` with the first two arguments given (the others zero), then exits
+/// 0 if it survived.
+pub fn syscall_then_exit(number: u32, rdi: u32, rsi: u32) -> Vec<u8> {
+    let mut code = call(number, rdi, rsi);
+    code.extend_from_slice(EXIT_0);
+    code
+}
+
+/// Forks; the child makes system call `number` (as [`syscall_then_exit`]); the parent waits for
+/// the child and exits 0 whatever happened to it.
+pub fn forked_syscall(number: u32, rdi: u32, rsi: u32) -> Vec<u8> {
+    let child = syscall_then_exit(number, rdi, rsi);
+    let mut code = vec![0xb8, 0x39, 0x00, 0x00, 0x00, 0x0f, 0x05]; // mov eax, 57 (fork); syscall
+    code.extend_from_slice(&[0x85, 0xc0]); // test eax, eax
+    code.extend_from_slice(&[0x75, u8::try_from(child.len()).expect("a short child")]); // jnz parent
+    code.extend_from_slice(&child);
+    // parent: wait4(-1, NULL, 0, NULL), then exit 0
+    code.extend_from_slice(&[0xb8, 0x3d, 0x00, 0x00, 0x00, 0xbf, 0xff, 0xff, 0xff, 0xff]);
+    code.extend_from_slice(&[0x31, 0xf6, 0x31, 0xd2, 0x45, 0x31, 0xd2, 0x0f, 0x05]);
+    code.extend_from_slice(EXIT_0);
+    code
+}
