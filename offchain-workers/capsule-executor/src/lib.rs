@@ -24,6 +24,7 @@ use bollard::{
     },
     Docker,
 };
+use capsule_image::docker_id;
 use capsule_primitives::{measurement::ImageDigest, policy::ResourceLimits};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
@@ -116,11 +117,6 @@ pub enum ExecutorError {
 
 fn engine(what: &'static str) -> impl FnOnce(bollard::errors::Error) -> ExecutorError {
     move |source| ExecutorError::Engine { what, source }
-}
-
-fn docker_id(image: &ImageDigest) -> String {
-    let hex: String = image.0.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
 }
 
 /// A connection to the local engine.

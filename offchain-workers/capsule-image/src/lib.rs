@@ -54,10 +54,15 @@ pub struct ImageArchive {
     pub tar: Vec<u8>,
 }
 
+/// An image id as Docker prints and takes it: `sha256:<hex>`.
+pub fn docker_id(id: &ImageDigest) -> String {
+    format!("sha256:{}", hex(&id.0))
+}
+
 impl ImageArchive {
     /// The id as Docker prints it: `sha256:<hex>`.
     pub fn docker_id(&self) -> String {
-        format!("sha256:{}", hex(&self.id.0))
+        docker_id(&self.id)
     }
 }
 

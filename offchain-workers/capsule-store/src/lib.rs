@@ -127,10 +127,12 @@ pub fn put_payload(
             break;
         }
         let block = &buffer[..filled];
-        for (cid, node) in builder.push_leaf(block) {
-            store.put(&cid, &node)?;
+        // Hashed once here; the tree takes the CID as it is.
+        let cid = CapsuleCid::raw(block);
+        for (node_cid, node) in builder.push_leaf_with_cid(cid, filled) {
+            store.put(&node_cid, &node)?;
         }
-        store.put(&CapsuleCid::raw(block), block)?;
+        store.put(&cid, block)?;
         total += filled as u64;
         progress(total);
         if filled < BLOCK_SIZE {
