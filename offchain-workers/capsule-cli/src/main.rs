@@ -7,7 +7,7 @@
 //! object on success, for scripts; progress bars go to a terminal's stderr only.
 use std::{
     fs::{self, File},
-    io::{self, Read, Write},
+    io::Write,
     path::{Path, PathBuf},
 };
 
@@ -238,21 +238,10 @@ fn check_output(output: &Path, input: Option<&Path>, force: bool) -> Result<()> 
 }
 
 /// Writes `output` through a temporary file renamed into place once `write` succeeded.
-fn write_atomically(output: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-    let directory = match output.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let temporary = tempfile::NamedTempFile::new_in(directory)
-        .with_context(|| format!("creating a temporary file in {}", directory.display()))?;
-    let mut temporary = temporary;
-    // Unbuffered: everything written here comes in chunks of 64 KiB or more, or is a header.
-    write(temporary.as_file_mut())?;
-    temporary.as_file().sync_all()?;
-    temporary
-        .persist(output)
-        .with_context(|| format!("writing {}", output.display()))?;
-    Ok(())
+/// Unbuffered: everything written here comes in chunks of 64 KiB or more, or is a header.
+fn write_atomically(output: &Path, write: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+    capsule_format::write_then_rename(output, ".capsule-", write)
+        .with_context(|| format!("writing {}", output.display()))
 }
 
 fn stanza_json(info: &HeaderInfo) -> serde_json::Value {
@@ -373,16 +362,15 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
             input,
         } => {
             let store = store.open()?;
-            let (mut reader, len) = open_input(&input)?;
+            let (reader, len) = open_input(&input)?;
             // The header first (bounded and checked), then the payload streamed into blocks.
-            let (header, payload_start) = read_header(&mut reader)?;
+            let (header, payload) = capsule_format::read_split(reader)?;
             let bar = progress(len, "storing", json);
             let header_len = header.len() as u64;
-            let (root, payload_bytes) = capsule_store::put_payload(
-                store.as_ref(),
-                io::Cursor::new(payload_start).chain(reader),
-                &mut |n| bar.set_position(header_len + n),
-            )?;
+            let (root, payload_bytes) =
+                capsule_store::put_payload(store.as_ref(), payload, &mut |n| {
+                    bar.set_position(header_len + n)
+                })?;
             capsule_store::put_header_extending(store.as_ref(), &root, &header, replace_header)?;
             bar.finish_and_clear();
             if !json {
@@ -420,13 +408,6 @@ fn run(cli: Cli) -> Result<serde_json::Value> {
             Ok(json!({ "output": output, "cid": cid, "payload_bytes": payload_bytes }))
         }
     }
-}
-
-/// Reads and checks a capsule's header; returns it and the payload bytes read past it.
-fn read_header(reader: &mut impl Read) -> Result<(Vec<u8>, Vec<u8>)> {
-    let (header, rest) = capsule_format::header::read_header(&mut *reader)?;
-    capsule_format::Header::parse(&header)?;
-    Ok((header, rest))
 }
 
 fn main() {

@@ -265,28 +265,40 @@ pub fn open_to_file(
     opener: &Opener<'_>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CapsuleError> {
+    // Unbuffered: the payload is written a verified 64 KiB chunk at a time.
+    write_then_rename(destination, ".capsule-open-", |file| {
+        open(capsule, file, opener, progress)
+    })
+}
+
+/// Writes `destination` through a temporary file beside it (named `prefix…`): `write` fills
+/// it, then it is synced and renamed into place. On any error the temporary file is removed
+/// and `destination` is left as it was.
+pub fn write_then_rename<T, E: From<CapsuleError>>(
+    destination: &Path,
+    prefix: &str,
+    write: impl FnOnce(&mut std::fs::File) -> Result<T, E>,
+) -> Result<T, E> {
     let directory = match destination.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let temporary = tempfile::Builder::new()
-        .prefix(".capsule-open-")
+    let mut temporary = tempfile::Builder::new()
+        .prefix(prefix)
         .tempfile_in(directory)
         .map_err(io_error("creating a temporary file beside the destination"))?;
-    // Unbuffered: the payload is written a verified 64 KiB chunk at a time.
-    let mut temporary = temporary;
-    let written = open(capsule, temporary.as_file_mut(), opener, progress)?;
+    let value = write(temporary.as_file_mut())?;
     temporary
         .as_file()
         .sync_all()
-        .map_err(io_error("syncing the plaintext"))?;
+        .map_err(io_error("syncing the output"))?;
     temporary
         .persist(destination)
         .map_err(|e| CapsuleError::Io {
-            what: "renaming the plaintext into place",
+            what: "renaming the output into place",
             source: e.error,
         })?;
-    Ok(written)
+    Ok(value)
 }
 
 /// A new header for the capsule whose header is `header_bytes`: the same file key and stanzas,
@@ -387,6 +399,12 @@ pub fn inspect(capsule: impl Read) -> Result<HeaderInfo, CapsuleError> {
         header_len: opened.header_bytes.len(),
         recipients,
     })
+}
+
+/// Reads and checks a capsule's header from `input`; returns the header's bytes and a reader of
+/// the payload that follows it (for storing them apart without holding the capsule).
+pub fn read_split<R: Read>(input: R) -> Result<(Vec<u8>, impl Read), CapsuleError> {
+    read_capsule(input).map(|opened| (opened.header_bytes, opened.payload))
 }
 
 /// Splits a capsule file into its header and its payload (for storing them apart).
