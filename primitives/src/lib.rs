@@ -16,6 +16,7 @@
 //! - [`sortition`]: the executor race: VRF output to score `-ln(u) / weight`, thresholds, in
 //!   exact integer arithmetic.
 //! - [`keys`]: the device, VRF and network keys a gateway registers, and their proofs.
+//! - [`evidence`]: [`CleanupEvidence`], the digests of the host state before and after a run.
 //! - [`task`]: [`TaskOutcome`] and the [`ResultManifest`] an executor's session key signs.
 //! - [`signing`]: the digest an ECDSA account signs, so a hardware module can sign extrinsics.
 //!
@@ -27,6 +28,7 @@ extern crate alloc;
 
 pub mod attestation;
 pub mod capsule;
+pub mod evidence;
 pub mod golden;
 pub mod hashing;
 pub mod ids;
@@ -41,6 +43,7 @@ pub mod vrf;
 
 pub use attestation::{AttestationPhase, HardwareLevel, Verdict};
 pub use capsule::{CapsuleCid, CidCodec};
+pub use evidence::{CleanupEvidence, HostStateCategory, HostStateDigest};
 pub use golden::{GoldenId, GoldenKind, GoldenMeasurement, PcrBank, PcrPolicy};
 pub use ids::{EpochIndex, RoundId, TaskId};
 pub use keys::{DevicePublicKey, DeviceSignature, FingerprintRoot, KeyRole};

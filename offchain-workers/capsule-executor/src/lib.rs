@@ -12,12 +12,17 @@
 //!
 //! This is the first step of issue 7: the hardened run, its timeout and its outcomes. The
 //! seccomp kill profile, egress allowlists, outputs from scratch and cleanup evidence follow.
-use std::time::{Duration, Instant};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
+pub mod host_state;
+pub mod scratch;
 pub mod seccomp;
 
 use bollard::{
-    models::{ContainerCreateBody, HostConfig},
+    models::{ContainerCreateBody, HostConfig, Mount, MountType},
     query_parameters::{
         AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ImportImageOptionsBuilder,
         KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
@@ -25,8 +30,16 @@ use bollard::{
     Docker,
 };
 use capsule_image::docker_id;
-use capsule_primitives::{measurement::ImageDigest, policy::ResourceLimits};
+use capsule_primitives::{
+    evidence::{CleanupEvidence, HostStateCategory},
+    measurement::ImageDigest,
+    policy::ResourceLimits,
+    TaskId,
+};
 use futures::StreamExt;
+use host_state::HostState;
+use scratch::Scratch;
+pub use scratch::{Outputs, RefusedOutput};
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, info_span, warn, Instrument};
 
@@ -37,6 +50,8 @@ pub const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
 };
 /// The label every task container carries, so a sweep after a crash finds them.
 pub const TASK_LABEL: &str = "capsule.task";
+/// How long a teardown may take to show in the host state before what is left is residue.
+pub const SETTLE_TIME: Duration = Duration::from_secs(3);
 /// Where the function's scratch space is mounted.
 pub const SCRATCH: &str = "/scratch";
 
@@ -80,18 +95,26 @@ pub struct RunReport {
     pub stdout: Vec<u8>,
     /// Standard output bytes past the limit.
     pub stdout_dropped: u64,
+    /// The files the function left in `/scratch/out`.
+    pub outputs: Outputs,
+    /// The host state's digests before and after the run.
+    pub evidence: CleanupEvidence,
+    /// What the run left behind, entry by entry (empty when the evidence is clean).
+    pub residue: Vec<(HostStateCategory, String)>,
     pub elapsed: Duration,
 }
 
 /// A function run: the image, its limits and timeout, and what it reads on stdin.
 #[derive(Clone, Debug)]
 pub struct RunSpec<'a> {
-    /// A label value naming the run (the task id), for sweeps and logs.
-    pub task: String,
+    /// The task the run is for: its containers carry it in their [`TASK_LABEL`].
+    pub task: TaskId,
     pub image: ImageDigest,
     pub limits: ResourceLimits,
     pub timeout: Duration,
     pub stdin: &'a [u8],
+    /// Files the function finds in `/scratch/in`, by name.
+    pub inputs: &'a [(&'a str, &'a [u8])],
 }
 
 /// What can go wrong before a run starts.
@@ -105,8 +128,16 @@ pub enum ExecutorError {
     MissingImage(String),
     #[error(transparent)]
     Image(#[from] capsule_image::ImageError),
+    #[error("the run's inputs are refused: {0}")]
+    BadInput(String),
     #[error("cannot read the kernel log (/dev/kmsg) where seccomp kills are recorded: {0}; run the executor as root")]
     KernelLog(#[source] std::io::Error),
+    #[error("cannot prepare or read the run's scratch tmpfs under {dir}: {source}; the executor must run as root with {dir} writable")]
+    Scratch {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the engine refused {what}: {source}")]
     Engine {
         what: &'static str,
@@ -124,6 +155,7 @@ fn engine(what: &'static str) -> impl FnOnce(bollard::errors::Error) -> Executor
 pub struct Executor {
     docker: Docker,
     runtime: Runtime,
+    scratch_base: PathBuf,
 }
 
 impl Executor {
@@ -135,7 +167,22 @@ impl Executor {
         if let Err(error) = seccomp::raise_log_burst() {
             warn!(%error, "cannot raise the kernel's log burst: seccomp kills of runs close together may go unrecorded");
         }
-        Ok(Self { docker, runtime })
+        Ok(Self {
+            docker,
+            runtime,
+            scratch_base: scratch::DEFAULT_BASE.into(),
+        })
+    }
+
+    /// Mounts run scratch spaces under `dir` instead of [`scratch::DEFAULT_BASE`].
+    pub fn with_scratch_base(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.scratch_base = dir.into();
+        self
+    }
+
+    /// The directory run scratch spaces are mounted under.
+    pub fn scratch_base(&self) -> &std::path::Path {
+        &self.scratch_base
     }
 
     /// Makes sure the engine holds `image`: present already, or loaded from `archive` after
@@ -167,7 +214,12 @@ impl Executor {
     }
 
     /// The hardened container configuration of a run.
-    fn container_config(&self, spec: &RunSpec<'_>, uid: u32) -> ContainerCreateBody {
+    fn container_config(
+        &self,
+        spec: &RunSpec<'_>,
+        uid: u32,
+        scratch: &Scratch,
+    ) -> ContainerCreateBody {
         let limits = &spec.limits;
         let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
         let host = HostConfig {
@@ -183,16 +235,13 @@ impl Executor {
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some(i64::from(limits.cpu_millis.max(1)) * 1_000_000),
-            tmpfs: Some(
-                [(
-                    SCRATCH.to_string(),
-                    format!(
-                        "rw,size={},mode=1777,noexec,nosuid,nodev",
-                        limits.tmpfs_bytes.max(4096)
-                    ),
-                )]
-                .into(),
-            ),
+            mounts: Some(vec![Mount {
+                target: Some(SCRATCH.into()),
+                source: Some(scratch.dir().to_string_lossy().into_owned()),
+                typ: Some(MountType::BIND),
+                read_only: Some(false),
+                ..Default::default()
+            }]),
             init: Some(true),
             log_config: Some(bollard::models::HostConfigLogConfig {
                 typ: Some("none".into()),
@@ -214,22 +263,83 @@ impl Executor {
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
-            labels: Some([(TASK_LABEL.to_string(), spec.task.clone())].into()),
+            labels: Some([(TASK_LABEL.to_string(), spec.task.0.to_string())].into()),
             host_config: Some(host),
             ..Default::default()
         }
     }
 
-    /// Runs the function once. The container is removed afterwards whatever happened.
+    /// Runs the function once. The container and the scratch space are removed afterwards
+    /// whatever happened, and the host state is compared with the state before the run.
+    ///
+    /// Runs in one process take turns: the evidence digests the whole host, so two runs at
+    /// once would see each other's containers and mounts.
     pub async fn run(&self, spec: &RunSpec<'_>) -> Result<RunReport, ExecutorError> {
-        let span = info_span!("run", task = %spec.task);
+        static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _turn = ONE_AT_A_TIME.lock().await;
+        let span = info_span!("run", task = spec.task.0);
         async {
+            let before = HostState::capture(&self.docker, &self.scratch_base).await?;
+            let mut report = self.run_contained(spec).await?;
+            let (after, residue) = self.settled_state(&before).await?;
+            report.evidence = CleanupEvidence {
+                task: spec.task,
+                before: before.digest(),
+                after: after.digest(),
+            };
+            if !residue.is_empty() {
+                warn!(?residue, "the run left host state behind");
+            }
+            report.residue = residue;
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The host state once the teardown settled: captured again, for up to
+    /// [`SETTLE_TIME`], while it still differs from `before` (the engine finishes some of a
+    /// removal after answering).
+    async fn settled_state(
+        &self,
+        before: &HostState,
+    ) -> Result<(HostState, Vec<(HostStateCategory, String)>), ExecutorError> {
+        let deadline = Instant::now() + SETTLE_TIME;
+        loop {
+            let after = HostState::capture(&self.docker, &self.scratch_base).await?;
+            let residue = before.diff(&after);
+            if residue.is_empty() || Instant::now() >= deadline {
+                return Ok((after, residue));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The host state now, as the evidence lists it.
+    pub async fn host_state(&self) -> Result<HostState, ExecutorError> {
+        HostState::capture(&self.docker, &self.scratch_base).await
+    }
+
+    async fn run_contained(&self, spec: &RunSpec<'_>) -> Result<RunReport, ExecutorError> {
+        {
             let uid = seccomp::run_uid();
+            let scratch_error = |source| ExecutorError::Scratch {
+                dir: self.scratch_base.clone(),
+                source,
+            };
+            scratch::check_input_names(spec.inputs).map_err(ExecutorError::BadInput)?;
+            let scratch = Scratch::mount(
+                &self.scratch_base,
+                uid,
+                spec.limits.tmpfs_bytes,
+                spec.inputs,
+            )
+            .map_err(scratch_error)?;
             let created = self
                 .docker
                 .create_container(
                     Some(CreateContainerOptionsBuilder::new().build()),
-                    self.container_config(spec, uid),
+                    self.container_config(spec, uid, &scratch),
                 )
                 .await
                 .map_err(engine("creating the container"))?;
@@ -250,10 +360,13 @@ impl Executor {
             if let Err(error) = removed {
                 warn!(%error, "the container could not be removed; the next sweep will");
             }
-            report
+            let mut report = report?;
+            report.outputs = scratch
+                .outputs(spec.limits.output_bytes)
+                .map_err(scratch_error)?;
+            scratch.remove().map_err(scratch_error)?;
+            Ok(report)
         }
-        .instrument(span)
-        .await
     }
 
     async fn run_created(
@@ -362,6 +475,13 @@ impl Executor {
             outcome,
             stdout,
             stdout_dropped,
+            outputs: Outputs::default(),
+            evidence: CleanupEvidence {
+                task: spec.task,
+                before: Default::default(),
+                after: Default::default(),
+            },
+            residue: Vec::new(),
             elapsed,
         })
     }

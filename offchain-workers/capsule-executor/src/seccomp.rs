@@ -95,6 +95,9 @@ pub fn call_name(number: u32) -> Option<&'static str> {
         .map(|(name, _)| *name)
 }
 
+/// The uids runs are given: no account of the host uses them.
+pub const RUN_UIDS: std::ops::Range<u32> = 200_000..1_200_000;
+
 /// A uid no other run of this process uses at the same time, so audit records name their run.
 pub fn run_uid() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -5,7 +5,7 @@ use std::{process::Command, time::Duration};
 
 use capsule_executor::{Executor, ExecutorError, Outcome, RunReport, RunSpec, Runtime, TASK_LABEL};
 use capsule_image::{build_function_image, elf, ImageArchive, ImageError};
-use capsule_primitives::policy::ResourceLimits;
+use capsule_primitives::{policy::ResourceLimits, TaskId};
 
 fn limits() -> ResourceLimits {
     ResourceLimits {
@@ -25,7 +25,7 @@ async fn executor() -> Executor {
 
 /// Loads the image of `code` and runs it as task `task`.
 async fn run(
-    task: &str,
+    task: u64,
     code: &[u8],
     stdin: &[u8],
     limits: ResourceLimits,
@@ -39,11 +39,12 @@ async fn run(
         .expect("loads");
     let report = executor
         .run(&RunSpec {
-            task: task.into(),
+            task: TaskId(task),
             image: image.id,
             limits,
             timeout,
             stdin,
+            inputs: &[],
         })
         .await
         .expect("runs");
@@ -57,70 +58,39 @@ async fn run(
         ])
         .output()
         .expect("docker ps");
-    assert!(left.stdout.is_empty(), "container of {task} left behind");
+    assert!(
+        left.stdout.is_empty(),
+        "container of task {task} left behind"
+    );
+    assert!(report.evidence.is_clean(), "residue: {:?}", report.residue);
     (image, report)
 }
 
 #[tokio::test]
 async fn a_function_completes_with_its_output_and_exit_code() {
-    let (_, report) = run(
-        "test-ok",
-        elf::PRINT_OK,
-        b"",
-        limits(),
-        Duration::from_secs(30),
-    )
-    .await;
+    let (_, report) = run(1, elf::PRINT_OK, b"", limits(), Duration::from_secs(30)).await;
     assert_eq!(report.outcome, Outcome::Completed { exit_code: 0 });
     assert_eq!(report.stdout, b"ok\n");
-    let (_, report) = run(
-        "test-exit",
-        elf::EXIT_3,
-        b"",
-        limits(),
-        Duration::from_secs(30),
-    )
-    .await;
+    let (_, report) = run(2, elf::EXIT_3, b"", limits(), Duration::from_secs(30)).await;
     assert_eq!(report.outcome, Outcome::Completed { exit_code: 3 });
 }
 
 #[tokio::test]
 async fn inputs_arrive_on_stdin_and_output_is_capped() {
-    let (_, report) = run(
-        "test-echo",
-        elf::ECHO,
-        b"names",
-        limits(),
-        Duration::from_secs(30),
-    )
-    .await;
+    let (_, report) = run(3, elf::ECHO, b"names", limits(), Duration::from_secs(30)).await;
     assert_eq!(report.stdout, b"names");
     let capped = ResourceLimits {
         output_bytes: 1,
         ..limits()
     };
-    let (_, report) = run(
-        "test-cap",
-        elf::PRINT_OK,
-        b"",
-        capped,
-        Duration::from_secs(30),
-    )
-    .await;
+    let (_, report) = run(4, elf::PRINT_OK, b"", capped, Duration::from_secs(30)).await;
     assert_eq!(report.stdout, b"o");
     assert_eq!(report.stdout_dropped, 2);
 }
 
 #[tokio::test]
 async fn the_timeout_kills_a_spinning_function() {
-    let (_, report) = run(
-        "test-spin",
-        elf::SPIN,
-        b"",
-        limits(),
-        Duration::from_secs(2),
-    )
-    .await;
+    let (_, report) = run(5, elf::SPIN, b"", limits(), Duration::from_secs(2)).await;
     assert_eq!(report.outcome, Outcome::TimedOut);
     assert!(report.elapsed >= Duration::from_secs(2));
 }
@@ -156,14 +126,7 @@ async fn a_memory_bomb_is_oom_killed() {
         memory_bytes: 32 << 20,
         ..limits()
     };
-    let (_, report) = run(
-        "test-oom",
-        elf::MEMORY_BOMB,
-        b"",
-        small,
-        Duration::from_secs(60),
-    )
-    .await;
+    let (_, report) = run(6, elf::MEMORY_BOMB, b"", small, Duration::from_secs(60)).await;
     assert_eq!(report.outcome, Outcome::OomKilled);
 }
 
@@ -184,8 +147,8 @@ async fn forbidden_calls_are_policy_violations_even_from_a_child_whose_parent_ex
             ("direct", elf::syscall_then_exit(number, a, b)),
             ("forked", elf::forked_syscall(number, a, b)),
         ] {
-            let task = format!("test-sys-{number}-{how}");
-            let (_, report) = run(&task, &code, b"", limits(), Duration::from_secs(30)).await;
+            let task = 1000 + u64::from(number) * 2 + u64::from(how == "forked");
+            let (_, report) = run(task, &code, b"", limits(), Duration::from_secs(30)).await;
             assert_eq!(
                 report.outcome,
                 Outcome::PolicyViolation(capsule_executor::Violation::Syscall { number, name }),
@@ -195,7 +158,7 @@ async fn forbidden_calls_are_policy_violations_even_from_a_child_whose_parent_ex
     }
     // An allowed call is no violation.
     let (_, report) = run(
-        "test-sys-getpid",
+        7,
         &elf::syscall_then_exit(39, 0, 0),
         b"",
         limits(),

@@ -85,9 +85,15 @@ fn append(
 
 /// The image running `binary` (a static executable) as [`ENTRYPOINT`], as [`USER`].
 pub fn build_function_image(binary: &[u8]) -> ImageArchive {
+    build_function_image_with_mode(binary, 0o555)
+}
+
+/// [`build_function_image`] with the binary's file mode given: tests use it to ship a
+/// set-user-id root binary (`0o4755`) and show it gains nothing.
+pub fn build_function_image_with_mode(binary: &[u8], mode: u32) -> ImageArchive {
     let layer = {
         let mut builder = tar::Builder::new(Vec::new());
-        append(&mut builder, &ENTRYPOINT[1..], 0o555, binary).expect("writing to memory");
+        append(&mut builder, &ENTRYPOINT[1..], mode, binary).expect("writing to memory");
         builder.into_inner().expect("writing to memory")
     };
     let diff_id = format!("sha256:{}", hex(&sha256(&layer)));
