@@ -52,6 +52,9 @@ pub const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
 pub const TASK_LABEL: &str = "capsule.task";
 /// How long a teardown may take to show in the host state before what is left is residue.
 pub const SETTLE_TIME: Duration = Duration::from_secs(3);
+/// Host threads gVisor's sandbox itself needs on top of the function's `pids` limit: its
+/// Go kernel and file proxy did not start under a limit of 32 and do under 128.
+pub const GVISOR_SANDBOX_PIDS: i64 = 128;
 /// Where the function's scratch space is mounted.
 pub const SCRATCH: &str = "/scratch";
 
@@ -228,13 +231,30 @@ impl Executor {
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec![
                 "no-new-privileges".into(),
-                format!("seccomp={}", seccomp::profile()),
+                format!(
+                    "seccomp={}",
+                    match self.runtime {
+                        Runtime::Runc => seccomp::profile(),
+                        Runtime::Gvisor => seccomp::profile_with("SCMP_ACT_KILL"),
+                    }
+                ),
             ]),
             ipc_mode: Some("none".into()),
-            pids_limit: Some(i64::from(limits.pids.max(1))),
+            pids_limit: Some(match self.runtime {
+                Runtime::Runc => i64::from(limits.pids.max(1)),
+                // The sandbox's own threads (its kernel and file proxy, in Go) count in the
+                // host's limit; the function's processes live inside gVisor's kernel.
+                Runtime::Gvisor => i64::from(limits.pids.max(1)) + GVISOR_SANDBOX_PIDS,
+            }),
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some(i64::from(limits.cpu_millis.max(1)) * 1_000_000),
+            // gVisor mounts a writable tmpfs of its own at /tmp unless the container names
+            // one: name an empty read-only one, so /scratch stays the only writable place.
+            tmpfs: match self.runtime {
+                Runtime::Runc => None,
+                Runtime::Gvisor => Some([("/tmp".to_string(), "ro,size=4k".to_string())].into()),
+            },
             mounts: Some(vec![Mount {
                 target: Some(SCRATCH.into()),
                 source: Some(scratch.dir().to_string_lossy().into_owned()),
@@ -456,11 +476,16 @@ impl Executor {
                 number,
                 name: seccomp::call_name(number).unwrap_or("unknown"),
             }),
-            // Killed by SIGSYS but the record was lost (rate-limited): still a violation.
+            // Killed by SIGSYS with no record: gVisor's filter runs in its own kernel and
+            // logs nothing on the host; under runc the record was lost (rate-limited).
+            // Still a violation.
             (None, Outcome::Completed { exit_code }) if exit_code == seccomp::SIGSYS_EXIT => {
                 Outcome::PolicyViolation(Violation::Syscall {
                     number: 0,
-                    name: "unknown (the kernel's record was lost)",
+                    name: match self.runtime {
+                        Runtime::Gvisor => seccomp::UNRECORDED_IN_GVISOR,
+                        Runtime::Runc => seccomp::UNRECORDED,
+                    },
                 })
             }
             (None, outcome) => outcome,

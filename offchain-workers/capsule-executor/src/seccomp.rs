@@ -60,22 +60,29 @@ pub const KILLED_CALLS: &[(&str, u32)] = &[
 /// `socket(2)`'s number: killed for packet sockets (domain 17) and raw sockets (type 3).
 const SOCKET: u32 = 41;
 
-/// The profile as the engine takes it (`security_opt: seccomp=<json>`).
+/// The profile as the engine takes it (`security_opt: seccomp=<json>`), killing the whole
+/// process (runc, the host kernel's filter).
 pub fn profile() -> String {
+    profile_with("SCMP_ACT_KILL_PROCESS")
+}
+
+/// The profile with another kill action: gVisor's 2022 filter knows `SCMP_ACT_KILL` but
+/// neither `SCMP_ACT_KILL_PROCESS` nor `SCMP_ACT_KILL_THREAD`.
+pub fn profile_with(kill: &str) -> String {
     let names: Vec<&str> = KILLED_CALLS.iter().map(|(name, _)| *name).collect();
     json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "architectures": ["SCMP_ARCH_X86_64"],
         "syscalls": [
-            { "names": names, "action": "SCMP_ACT_KILL_PROCESS" },
+            { "names": names, "action": kill },
             {
                 "names": ["socket"],
-                "action": "SCMP_ACT_KILL_PROCESS",
+                "action": kill,
                 "args": [{ "index": 0, "value": 17, "op": "SCMP_CMP_EQ" }],
             },
             {
                 "names": ["socket"],
-                "action": "SCMP_ACT_KILL_PROCESS",
+                "action": kill,
                 // (type & 0xf) == SOCK_RAW: the low bits are the type, the rest flags.
                 "args": [{ "index": 1, "value": 15, "valueTwo": 3, "op": "SCMP_CMP_MASKED_EQ" }],
             },
@@ -122,6 +129,11 @@ pub fn raise_log_burst() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The name reported for a SIGSYS exit whose audit record is missing under runc.
+pub const UNRECORDED: &str = "unknown (the kernel's record was lost)";
+/// The name reported for a SIGSYS exit under gVisor, whose filter leaves no host record.
+pub const UNRECORDED_IN_GVISOR: &str = "unknown (gVisor's filter keeps no record)";
 
 /// The exit status of a process the kernel killed with SIGSYS (seccomp), as the engine reports
 /// it: 128 + 31.

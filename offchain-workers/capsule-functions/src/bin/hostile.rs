@@ -196,6 +196,7 @@ fn write_outside() -> ExitCode {
     ] {
         let result = OpenOptions::new()
             .create(true)
+            .truncate(true)
             .write(true)
             .open(path)
             .and_then(|mut f| f.write_all(b"x"));
