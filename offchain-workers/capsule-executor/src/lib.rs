@@ -10,8 +10,13 @@
 //! Images are used by id only and never pulled: [`Executor::ensure_image`] loads a verified
 //! archive when the engine lacks the image, and refuses an archive whose id differs.
 //!
-//! This is the first step of issue 7: the hardened run, its timeout and its outcomes. The
-//! seccomp kill profile, egress allowlists, outputs from scratch and cleanup evidence follow.
+//! Inputs are files in `/scratch/in` (or stdin), never environment or arguments; outputs are
+//! the files left in `/scratch/out` ([`scratch`]). A seccomp profile kills forbidden calls and
+//! the kernel's audit records name them ([`seccomp`]). Every run's [`RunReport`] carries
+//! [`CleanupEvidence`]: the host state digested before and after ([`host_state`]).
+//!
+//! Not yet built: the egress allowlist (a per-task bridge and nftables chain); every run has no
+//! network.
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
