@@ -55,6 +55,10 @@ pub const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
 };
 /// The label every task container carries, so a sweep after a crash finds them.
 pub const TASK_LABEL: &str = "capsule.task";
+/// Runs and image loads in one process take turns: the cleanup evidence digests the whole host,
+/// so a run must not see another run's containers or a newly loaded image.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// How long a teardown may take to show in the host state before what is left is residue.
 pub const SETTLE_TIME: Duration = Duration::from_secs(3);
 /// Host threads gVisor's sandbox itself needs on top of the function's `pids` limit: its
@@ -194,12 +198,14 @@ impl Executor {
     }
 
     /// Makes sure the engine holds `image`: present already, or loaded from `archive` after
-    /// the archive was checked against the digest. Never pulls.
+    /// the archive was checked against the digest. Never pulls. Waits for a run in progress:
+    /// a new image in the middle of a run would be that run's residue.
     pub async fn ensure_image(
         &self,
         image: &ImageDigest,
         archive: Option<&[u8]>,
     ) -> Result<(), ExecutorError> {
+        let _turn = ONE_AT_A_TIME.lock().await;
         let id = docker_id(image);
         if self.docker.inspect_image(&id).await.is_ok() {
             return Ok(());
@@ -297,10 +303,9 @@ impl Executor {
     /// Runs the function once. The container and the scratch space are removed afterwards
     /// whatever happened, and the host state is compared with the state before the run.
     ///
-    /// Runs in one process take turns: the evidence digests the whole host, so two runs at
-    /// once would see each other's containers and mounts.
+    /// Runs and image loads in one process take turns: the evidence digests the whole host,
+    /// so two at once would see each other's containers, mounts and images.
     pub async fn run(&self, spec: &RunSpec<'_>) -> Result<RunReport, ExecutorError> {
-        static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
         let _turn = ONE_AT_A_TIME.lock().await;
         let span = info_span!("run", task = spec.task.0);
         async {
