@@ -22,6 +22,7 @@ declare -A needs=(
   [dockerd]=docker.io          # the task executor's engine (API 1.41)
   [runsc]=runsc                # gVisor, the engine's runtime for light tasks on a gateway
   [nft]=nftables               # egress allowlists and the cleanup evidence's ruleset
+  [ip]=iproute2                # network namespaces of the firewall tests
   [git]=git
   [curl]=curl
   [pkg-config]=pkg-config

@@ -15,13 +15,14 @@
 //! the kernel's audit records name them ([`seccomp`]). Every run's [`RunReport`] carries
 //! [`CleanupEvidence`]: the host state digested before and after ([`host_state`]).
 //!
-//! Not yet built: the egress allowlist (a per-task bridge and nftables chain); every run has no
-//! network.
+//! The egress allowlist's rules are built ([`firewall`], reused for the HPC's link on a gateway);
+//! wiring a task's own bridge to them is not yet, so every run has no network.
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
 };
 
+pub mod firewall;
 pub mod host_state;
 pub mod scratch;
 pub mod seccomp;
