@@ -208,6 +208,17 @@ fn nft(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The whole ruleset of network namespace `netns` (or this process's), without counters:
+/// what the cleanup evidence digests.
+pub fn list_ruleset(netns: Option<&str>) -> Result<String, FirewallError> {
+    nft(
+        netns,
+        &["--stateless", "list", "ruleset"],
+        None,
+        "list the ruleset",
+    )
+}
+
 impl Firewall {
     /// Installs `scope`'s table, in network namespace `netns` (by `ip netns` name) or in this
     /// process's.

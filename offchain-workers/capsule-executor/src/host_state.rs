@@ -10,7 +10,7 @@
 //! gone, on a timer of its own. The namespace behind it holds no process (the processes
 //! category shows that) and nothing the task wrote, so those mounts are left out rather than
 //! waited for on every run.
-use std::{collections::BTreeMap, path::Path, process::Command};
+use std::{collections::BTreeMap, path::Path};
 
 use bollard::{
     query_parameters::{ListContainersOptionsBuilder, ListImagesOptionsBuilder},
@@ -18,7 +18,7 @@ use bollard::{
 };
 use capsule_primitives::evidence::{HostStateCategory, HostStateDigest};
 
-use crate::{engine, seccomp, ExecutorError};
+use crate::{engine, firewall, seccomp, ExecutorError};
 
 /// Mount points under these are libnetwork's lazily removed namespace files (see the module
 /// docs).
@@ -162,21 +162,14 @@ fn scratch_dirs(base: &Path) -> Vec<String> {
 }
 
 fn firewall_rules() -> Vec<String> {
-    match Command::new("nft")
-        .args(["--stateless", "list", "ruleset"])
-        .output()
-    {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+    match firewall::list_ruleset(None) {
+        Ok(ruleset) => ruleset
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect(),
-        Ok(out) => vec![format!(
-            "nft failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )],
-        Err(error) => vec![format!("nft unavailable: {error}")],
+        Err(error) => vec![format!("ruleset unavailable: {error}")],
     }
 }
 

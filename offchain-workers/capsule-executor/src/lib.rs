@@ -77,6 +77,53 @@ pub enum Runtime {
     Gvisor,
 }
 
+impl Runtime {
+    /// The runtime name the engine is asked for; `None` for its default.
+    fn engine_name(self) -> Option<&'static str> {
+        match self {
+            Self::Runc => None,
+            Self::Gvisor => Some("runsc"),
+        }
+    }
+
+    /// The seccomp profile: gVisor's 2022 filter knows `SCMP_ACT_KILL` only.
+    fn seccomp_profile(self) -> String {
+        match self {
+            Self::Runc => seccomp::profile(),
+            Self::Gvisor => seccomp::profile_with("SCMP_ACT_KILL"),
+        }
+    }
+
+    /// The host's pids limit for a function allowed `pids` processes: under gVisor the
+    /// sandbox's own threads (its kernel and file proxy, in Go) count too.
+    fn host_pids(self, pids: u32) -> i64 {
+        let pids = i64::from(pids.max(1));
+        match self {
+            Self::Runc => pids,
+            Self::Gvisor => pids + GVISOR_SANDBOX_PIDS,
+        }
+    }
+
+    /// The engine's tmpfs mounts: gVisor mounts a writable tmpfs of its own at /tmp unless the
+    /// container names one, so name an empty read-only one; /scratch stays the only writable
+    /// place.
+    fn tmpfs(self) -> Option<std::collections::HashMap<String, String>> {
+        match self {
+            Self::Runc => None,
+            Self::Gvisor => Some([("/tmp".to_string(), "ro,size=4k".to_string())].into()),
+        }
+    }
+
+    /// The call named for a SIGSYS exit with no audit record: gVisor's filter runs in its own
+    /// kernel and logs nothing on the host; under runc the record was lost (rate-limited).
+    fn unrecorded_kill(self) -> &'static str {
+        match self {
+            Self::Runc => seccomp::UNRECORDED,
+            Self::Gvisor => seccomp::UNRECORDED_IN_GVISOR,
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -115,6 +162,14 @@ pub struct RunReport {
     /// What the run left behind, entry by entry (empty when the evidence is clean).
     pub residue: Vec<(HostStateCategory, String)>,
     pub elapsed: Duration,
+}
+
+/// How the container ended, before its scratch is read and the host compared.
+struct Ended {
+    outcome: Outcome,
+    stdout: Vec<u8>,
+    stdout_dropped: u64,
+    elapsed: Duration,
 }
 
 /// A function run: the image, its limits and timeout, and what it reads on stdin.
@@ -243,30 +298,14 @@ impl Executor {
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec![
                 "no-new-privileges".into(),
-                format!(
-                    "seccomp={}",
-                    match self.runtime {
-                        Runtime::Runc => seccomp::profile(),
-                        Runtime::Gvisor => seccomp::profile_with("SCMP_ACT_KILL"),
-                    }
-                ),
+                format!("seccomp={}", self.runtime.seccomp_profile()),
             ]),
             ipc_mode: Some("none".into()),
-            pids_limit: Some(match self.runtime {
-                Runtime::Runc => i64::from(limits.pids.max(1)),
-                // The sandbox's own threads (its kernel and file proxy, in Go) count in the
-                // host's limit; the function's processes live inside gVisor's kernel.
-                Runtime::Gvisor => i64::from(limits.pids.max(1)) + GVISOR_SANDBOX_PIDS,
-            }),
+            pids_limit: Some(self.runtime.host_pids(limits.pids)),
             memory: Some(memory),
             memory_swap: Some(memory),
             nano_cpus: Some(i64::from(limits.cpu_millis.max(1)) * 1_000_000),
-            // gVisor mounts a writable tmpfs of its own at /tmp unless the container names
-            // one: name an empty read-only one, so /scratch stays the only writable place.
-            tmpfs: match self.runtime {
-                Runtime::Runc => None,
-                Runtime::Gvisor => Some([("/tmp".to_string(), "ro,size=4k".to_string())].into()),
-            },
+            tmpfs: self.runtime.tmpfs(),
             mounts: Some(vec![Mount {
                 target: Some(SCRATCH.into()),
                 source: Some(scratch.dir().to_string_lossy().into_owned()),
@@ -279,10 +318,7 @@ impl Executor {
                 typ: Some("none".into()),
                 config: None,
             }),
-            runtime: match self.runtime {
-                Runtime::Runc => None,
-                Runtime::Gvisor => Some("runsc".into()),
-            },
+            runtime: self.runtime.engine_name().map(str::to_owned),
             ..Default::default()
         };
         ContainerCreateBody {
@@ -310,19 +346,25 @@ impl Executor {
         let _turn = ONE_AT_A_TIME.lock().await;
         let span = info_span!("run", task = spec.task.0);
         async {
-            let before = HostState::capture(&self.docker, &self.scratch_base).await?;
-            let mut report = self.run_contained(spec).await?;
+            let before = self.host_state().await?;
+            let (ended, outputs) = self.run_contained(spec).await?;
             let (after, residue) = self.settled_state(&before).await?;
-            report.evidence = CleanupEvidence {
-                task: spec.task,
-                before: before.digest(),
-                after: after.digest(),
-            };
             if !residue.is_empty() {
                 warn!(?residue, "the run left host state behind");
             }
-            report.residue = residue;
-            Ok(report)
+            Ok(RunReport {
+                outcome: ended.outcome,
+                stdout: ended.stdout,
+                stdout_dropped: ended.stdout_dropped,
+                outputs,
+                evidence: CleanupEvidence {
+                    task: spec.task,
+                    before: before.digest(),
+                    after: after.digest(),
+                },
+                residue,
+                elapsed: ended.elapsed,
+            })
         }
         .instrument(span)
         .await
@@ -337,7 +379,7 @@ impl Executor {
     ) -> Result<(HostState, Vec<(HostStateCategory, String)>), ExecutorError> {
         let deadline = Instant::now() + SETTLE_TIME;
         loop {
-            let after = HostState::capture(&self.docker, &self.scratch_base).await?;
+            let after = self.host_state().await?;
             let residue = before.diff(&after);
             if residue.is_empty() || Instant::now() >= deadline {
                 return Ok((after, residue));
@@ -351,53 +393,52 @@ impl Executor {
         HostState::capture(&self.docker, &self.scratch_base).await
     }
 
-    async fn run_contained(&self, spec: &RunSpec<'_>) -> Result<RunReport, ExecutorError> {
-        {
-            let uid = seccomp::run_uid();
-            let scratch_error = |source| ExecutorError::Scratch {
-                dir: self.scratch_base.clone(),
-                source,
-            };
-            scratch::check_input_names(spec.inputs).map_err(ExecutorError::BadInput)?;
-            let scratch = Scratch::mount(
-                &self.scratch_base,
-                uid,
-                spec.limits.tmpfs_bytes,
-                spec.inputs,
+    /// Mounts the scratch, runs the container and removes both: how it ended and its outputs.
+    async fn run_contained(&self, spec: &RunSpec<'_>) -> Result<(Ended, Outputs), ExecutorError> {
+        let uid = seccomp::run_uid();
+        let scratch_error = |source| ExecutorError::Scratch {
+            dir: self.scratch_base.clone(),
+            source,
+        };
+        scratch::check_input_names(spec.inputs).map_err(ExecutorError::BadInput)?;
+        let scratch = Scratch::mount(
+            &self.scratch_base,
+            uid,
+            spec.limits.tmpfs_bytes,
+            spec.inputs,
+        )
+        .map_err(scratch_error)?;
+        let created = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().build()),
+                self.container_config(spec, uid, &scratch),
             )
-            .map_err(scratch_error)?;
-            let created = self
-                .docker
-                .create_container(
-                    Some(CreateContainerOptionsBuilder::new().build()),
-                    self.container_config(spec, uid, &scratch),
-                )
-                .await
-                .map_err(engine("creating the container"))?;
-            let id = created.id;
-            let report = self.run_created(&id, spec, uid).await;
-            let removed = self
-                .docker
-                .remove_container(
-                    &id,
-                    Some(
-                        RemoveContainerOptionsBuilder::new()
-                            .force(true)
-                            .v(true)
-                            .build(),
-                    ),
-                )
-                .await;
-            if let Err(error) = removed {
-                warn!(%error, "the container could not be removed; the next sweep will");
-            }
-            let mut report = report?;
-            report.outputs = scratch
-                .outputs(spec.limits.output_bytes)
-                .map_err(scratch_error)?;
-            scratch.remove().map_err(scratch_error)?;
-            Ok(report)
+            .await
+            .map_err(engine("creating the container"))?;
+        let id = created.id;
+        let ended = self.run_created(&id, spec, uid).await;
+        let removed = self
+            .docker
+            .remove_container(
+                &id,
+                Some(
+                    RemoveContainerOptionsBuilder::new()
+                        .force(true)
+                        .v(true)
+                        .build(),
+                ),
+            )
+            .await;
+        if let Err(error) = removed {
+            warn!(%error, "the container could not be removed; the next sweep will");
         }
+        let ended = ended?;
+        let outputs = scratch
+            .outputs(spec.limits.output_bytes)
+            .map_err(scratch_error)?;
+        scratch.remove().map_err(scratch_error)?;
+        Ok((ended, outputs))
     }
 
     async fn run_created(
@@ -405,7 +446,7 @@ impl Executor {
         id: &str,
         spec: &RunSpec<'_>,
         uid: u32,
-    ) -> Result<RunReport, ExecutorError> {
+    ) -> Result<Ended, ExecutorError> {
         let mut kernel_log = seccomp::KernelLog::open_at_end().map_err(ExecutorError::KernelLog)?;
         let attached = self
             .docker
@@ -487,16 +528,11 @@ impl Executor {
                 number,
                 name: seccomp::call_name(number).unwrap_or("unknown"),
             }),
-            // Killed by SIGSYS with no record: gVisor's filter runs in its own kernel and
-            // logs nothing on the host; under runc the record was lost (rate-limited).
-            // Still a violation.
+            // Killed by SIGSYS with no record: still a violation, of an unnamed call.
             (None, Outcome::Completed { exit_code }) if exit_code == seccomp::SIGSYS_EXIT => {
                 Outcome::PolicyViolation(Violation::Syscall {
                     number: 0,
-                    name: match self.runtime {
-                        Runtime::Gvisor => seccomp::UNRECORDED_IN_GVISOR,
-                        Runtime::Runc => seccomp::UNRECORDED,
-                    },
+                    name: self.runtime.unrecorded_kill(),
                 })
             }
             (None, outcome) => outcome,
@@ -507,17 +543,10 @@ impl Executor {
                 Ok(Ok(collected)) => collected,
                 _ => (Vec::new(), 0),
             };
-        Ok(RunReport {
+        Ok(Ended {
             outcome,
             stdout,
             stdout_dropped,
-            outputs: Outputs::default(),
-            evidence: CleanupEvidence {
-                task: spec.task,
-                before: Default::default(),
-                after: Default::default(),
-            },
-            residue: Vec::new(),
             elapsed,
         })
     }

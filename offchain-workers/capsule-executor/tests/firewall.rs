@@ -101,11 +101,7 @@ impl Drop for Topology {
 }
 
 fn ruleset(ns: &str) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "--stateless", "list", "ruleset"])
-        .output()
-        .expect("nft");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    capsule_executor::firewall::list_ruleset(Some(ns)).expect("nft lists the ruleset")
 }
 
 #[test]
