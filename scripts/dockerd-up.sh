@@ -5,19 +5,30 @@
 set -euo pipefail
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# gVisor's runsc, registered as the runtime "runsc" (ptrace platform: no KVM needed; the
-# task's seccomp profile enforced inside the sandbox; no network: Debian's 2022 runsc refuses
-# to start its own network stack on kernels that namespace net.core.rmem_default, which it
-# takes for the sign of the host's namespace).
+# gVisor's runsc, registered twice (ptrace platform: no KVM needed; the task's seccomp profile
+# enforced inside the sandbox):
+# - "runsc" with no network, for tasks that reach nothing: Debian's 2022 runsc refuses to start
+#   its own network stack on kernels that namespace net.core.rmem_default, which it takes for
+#   the sign of the host's namespace;
+# - "runsc-hostinet" with the network stack of the namespace it starts in, for tasks with an
+#   egress allowlist: the executor starts them in a holder's namespace whose only link is the
+#   task's own, filtered by the task's nftables scope.
 config=/etc/docker/daemon.json
-if command -v runsc >/dev/null && ! grep -q '"runsc"' "$config" 2>/dev/null; then
-  if [ -s "$config" ]; then
-    echo "$config exists without a runsc runtime: add {\"runtimes\": {\"runsc\": {\"path\": \"$(command -v runsc)\", \"runtimeArgs\": [\"--platform=ptrace\", \"--oci-seccomp\"]}}} to it" >&2
+runsc_config() {
+  local runsc args='"--platform=ptrace", "--oci-seccomp"'
+  runsc=$(command -v runsc)
+  printf '{"runtimes": {"runsc": {"path": "%s", "runtimeArgs": [%s, "--network=none"]}, "runsc-hostinet": {"path": "%s", "runtimeArgs": [%s, "--network=host"]}}}\n' \
+    "$runsc" "$args" "$runsc" "$args"
+}
+if command -v runsc >/dev/null && ! grep -q '"runsc-hostinet"' "$config" 2>/dev/null; then
+  # Ours from before runsc-hostinet (one runsc runtime, nothing else) is replaced; any other
+  # configuration is the machine owner's to merge.
+  ours_before='{"runtimes": {"runsc": {"path": "'"$(command -v runsc)"'", "runtimeArgs": ["--platform=ptrace", "--oci-seccomp", "--network=none"]}}}'
+  if [ -s "$config" ] && [ "$(cat "$config")" != "$ours_before" ]; then
+    echo "$config has settings of its own: merge these runtimes into it: $(runsc_config)" >&2
   else
     as_root mkdir -p /etc/docker
-    as_root tee "$config" >/dev/null <<JSON
-{"runtimes": {"runsc": {"path": "$(command -v runsc)", "runtimeArgs": ["--platform=ptrace", "--oci-seccomp", "--network=none"]}}}
-JSON
+    runsc_config | as_root tee "$config" >/dev/null
     # A running engine rereads its runtimes on SIGHUP.
     if pid=$(pidof dockerd); then as_root kill -HUP "$pid"; sleep 1; fi
   fi

@@ -70,6 +70,7 @@ async fn main() {
                 timeout: Duration::from_secs(60),
                 stdin: b"",
                 inputs: &[("alice", alice.as_bytes()), ("bob", bob.as_bytes())],
+                egress: &[],
             })
             .await
             .expect("runs");

@@ -3,11 +3,20 @@
 //! other TCP or UDP attempt is logged, counted and remembered by destination.
 //!
 //! Each scope is a table of its own (`inet capsule_<name>`), so it coexists with the engine's
-//! tables and with other scopes; its base chains on the `forward` and `input` hooks jump to the
-//! scope's rules only for its interfaces and leave all other traffic to whoever else filters
-//! it. A drop in any table is final, so an accept elsewhere cannot undo ours.
+//! tables and with other scopes; its base chain on the `prerouting` hook jumps to the scope's
+//! rules only for its interfaces and leaves all other traffic to whoever else filters it. A
+//! drop in any table is final, so an accept elsewhere cannot undo ours. Prerouting, not forward
+//! and input: it sees a packet before the routing decision, so an attempt to reach a
+//! destination the router has no route to is counted too (forward never sees it), and so is one
+//! to the router's own addresses.
 //!
-//! In the scope, in order: replies of accepted connections pass; each allowed (address,
+//! Nothing routed from elsewhere may open a connection into the scope: a `forward` chain drops
+//! packets out through its interfaces that belong to no established connection. So the only
+//! connections with the scoped side answering are those the router itself opened (on a gateway,
+//! its services to the HPC), and the scope's side cannot be reached, nor its answers used, by
+//! anyone it did not reach first.
+//!
+//! In the scope, in order: traffic of established connections passes; each allowed (address,
 //! protocol, port) passes; any other TCP or UDP packet is added to a dynamic set of its
 //! destination (`denied_v4`, `denied_v6`), logged with the prefix `capsule-deny <name> `,
 //! counted in the named counter `denied`, and dropped; everything else (ICMP, other protocols)
@@ -148,13 +157,13 @@ table inet {table} {{
 \t\tmeta l4proto {{ tcp, udp }} log prefix \"capsule-deny {name} \" counter name denied drop
 \t\tdrop
 \t}}
-\tchain forward {{
-\t\ttype filter hook forward priority filter - 10; policy accept;
+\tchain prerouting {{
+\t\ttype filter hook prerouting priority filter - 10; policy accept;
 \t\tiifname {{ {interfaces} }} jump scoped
 \t}}
-\tchain input {{
-\t\ttype filter hook input priority filter - 10; policy accept;
-\t\tiifname {{ {interfaces} }} jump scoped
+\tchain inbound {{
+\t\ttype filter hook forward priority filter - 10; policy accept;
+\t\toifname {{ {interfaces} }} ct state != {{ established, related }} drop
 \t}}
 }}
 "
@@ -379,8 +388,9 @@ mod tests {
         assert!(text.contains("table inet capsule_task_42 {\n"));
         assert_eq!(
             text.matches("iifname { \"veth-t42\" } jump scoped").count(),
-            2
+            1
         );
+        assert!(text.contains("oifname { \"veth-t42\" } ct state != { established, related } drop"));
         assert!(text.contains("ip daddr 10.77.2.2 meta l4proto tcp th dport 8080 accept"));
         assert_eq!(
             text.matches(" accept\n").count(),

@@ -3,7 +3,10 @@
 //! Categories ([`HostStateCategory`]): the engine's containers, volumes, networks and images
 //! (from its API), the mount table (`/proc/self/mountinfo`), the run scratch directories, the
 //! firewall ruleset (`nft --stateless list ruleset`: without counters, which move with any
-//! traffic), and the processes running under a run uid ([`seccomp::RUN_UIDS`]).
+//! traffic), and the processes running under a run uid ([`seccomp::RUN_UIDS`]). Networks also
+//! hold the network interfaces by name, so a task link left behind shows. When tasks are wired
+//! to a router namespace of their own ([`crate::egress`]), its interfaces and ruleset are listed
+//! too, prefixed `router `.
 //!
 //! One exclusion, with its reason: libnetwork removes a container's network-namespace file
 //! (an `nsfs` mount under `/run/docker/netns/`) lazily, about a minute after the container is
@@ -18,7 +21,7 @@ use bollard::{
 };
 use capsule_primitives::evidence::{HostStateCategory, HostStateDigest};
 
-use crate::{engine, firewall, seccomp, ExecutorError};
+use crate::{egress, engine, firewall, seccomp, ExecutorError};
 
 /// Mount points under these are libnetwork's lazily removed namespace files (see the module
 /// docs).
@@ -29,8 +32,13 @@ const LAZY_NETNS_DIRS: [&str; 2] = ["/run/docker/netns/", "/var/run/docker/netns
 pub struct HostState(pub BTreeMap<HostStateCategory, Vec<String>>);
 
 impl HostState {
-    /// Lists every category now.
-    pub async fn capture(docker: &Docker, scratch_base: &Path) -> Result<Self, ExecutorError> {
+    /// Lists every category now; `router` is the `ip netns` name of the egress router
+    /// namespace, when it is not this process's.
+    pub async fn capture(
+        docker: &Docker,
+        scratch_base: &Path,
+        router: Option<&str>,
+    ) -> Result<Self, ExecutorError> {
         let mut state = BTreeMap::new();
         let containers = docker
             .list_containers(Some(ListContainersOptionsBuilder::new().all(true).build()))
@@ -69,20 +77,24 @@ impl HostState {
             .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
             .await
             .map_err(engine("listing networks"))?;
-        state.insert(
-            HostStateCategory::Networks,
-            networks
-                .into_iter()
-                .map(|n| {
-                    format!(
-                        "{} {} {}",
-                        n.id.unwrap_or_default(),
-                        n.name.unwrap_or_default(),
-                        n.driver.unwrap_or_default()
-                    )
-                })
-                .collect(),
-        );
+        let mut networks: Vec<String> = networks
+            .into_iter()
+            .map(|n| {
+                format!(
+                    "{} {} {}",
+                    n.id.unwrap_or_default(),
+                    n.name.unwrap_or_default(),
+                    n.driver.unwrap_or_default()
+                )
+            })
+            .collect();
+        networks.extend(interfaces(None, "interface"));
+        let mut rules = firewall_rules(None, "");
+        if let Some(router) = router {
+            networks.extend(interfaces(Some(router), "router interface"));
+            rules.extend(firewall_rules(Some(router), "router "));
+        }
+        state.insert(HostStateCategory::Networks, networks);
         let images = docker
             .list_images(Some(ListImagesOptionsBuilder::new().all(true).build()))
             .await
@@ -93,7 +105,7 @@ impl HostState {
         );
         state.insert(HostStateCategory::Mounts, mounts());
         state.insert(HostStateCategory::ScratchDirs, scratch_dirs(scratch_base));
-        state.insert(HostStateCategory::FirewallRules, firewall_rules());
+        state.insert(HostStateCategory::FirewallRules, rules);
         state.insert(HostStateCategory::Processes, run_processes());
         Ok(Self(state))
     }
@@ -161,15 +173,24 @@ fn scratch_dirs(base: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn firewall_rules() -> Vec<String> {
-    match firewall::list_ruleset(None) {
+/// The ruleset of `netns` line by line, each line after `prefix`.
+fn firewall_rules(netns: Option<&str>, prefix: &str) -> Vec<String> {
+    match firewall::list_ruleset(netns) {
         Ok(ruleset) => ruleset
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
-            .map(str::to_owned)
+            .map(|l| format!("{prefix}{l}"))
             .collect(),
-        Err(error) => vec![format!("ruleset unavailable: {error}")],
+        Err(error) => vec![format!("{prefix}ruleset unavailable: {error}")],
+    }
+}
+
+/// `<kind> <name>` of every network interface of `netns`.
+fn interfaces(netns: Option<&str>, kind: &str) -> Vec<String> {
+    match egress::interfaces(netns) {
+        Ok(names) => names.into_iter().map(|n| format!("{kind} {n}")).collect(),
+        Err(error) => vec![format!("{kind}s unavailable: {error}")],
     }
 }
 

@@ -15,13 +15,16 @@
 //! the kernel's audit records name them ([`seccomp`]). Every run's [`RunReport`] carries
 //! [`CleanupEvidence`]: the host state digested before and after ([`host_state`]).
 //!
-//! The egress allowlist's rules are built ([`firewall`], reused for the HPC's link on a gateway);
-//! wiring a task's own bridge to them is not yet, so every run has no network.
+//! A task whose policy allows destinations gets its own link instead of no network
+//! ([`egress`]): a bridge in a router namespace whose [`firewall`] scope accepts exactly those
+//! destinations and counts every other TCP or UDP attempt, which ends the run as
+//! [`Violation::Destination`]. The firewall module is reused for the HPC's link on a gateway.
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
 };
 
+pub mod egress;
 pub mod firewall;
 pub mod host_state;
 pub mod scratch;
@@ -39,9 +42,11 @@ use capsule_image::docker_id;
 use capsule_primitives::{
     evidence::{CleanupEvidence, HostStateCategory},
     measurement::ImageDigest,
-    policy::ResourceLimits,
+    policy::{EgressRule, ResourceLimits},
     TaskId,
 };
+use egress::{EgressError, EgressNetwork, TaskLink};
+use firewall::{Denied, Destination};
 use futures::StreamExt;
 use host_state::HostState;
 use scratch::Scratch;
@@ -56,6 +61,12 @@ pub const API_VERSION: bollard::ClientVersion = bollard::ClientVersion {
 };
 /// The label every task container carries, so a sweep after a crash finds them.
 pub const TASK_LABEL: &str = "capsule.task";
+/// The label of a networked task's holder container (see [`egress`]).
+pub const HOLDER_LABEL: &str = "capsule.network-holder";
+/// The engine's name for gVisor with the host's network stack (`runsc --network=host`, in the
+/// holder's namespace): Debian's runsc cannot start its own network stack on this kernel (see
+/// `scripts/dockerd-up.sh`), so networked tasks use the namespace's, through gVisor's filters.
+pub const GVISOR_HOSTINET: &str = "runsc-hostinet";
 /// Runs and image loads in one process take turns: the cleanup evidence digests the whole host,
 /// so a run must not see another run's containers or a newly loaded image.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -79,10 +90,11 @@ pub enum Runtime {
 
 impl Runtime {
     /// The runtime name the engine is asked for; `None` for its default.
-    fn engine_name(self) -> Option<&'static str> {
-        match self {
-            Self::Runc => None,
-            Self::Gvisor => Some("runsc"),
+    fn engine_name(self, networked: bool) -> Option<&'static str> {
+        match (self, networked) {
+            (Self::Runc, _) => None,
+            (Self::Gvisor, false) => Some("runsc"),
+            (Self::Gvisor, true) => Some(GVISOR_HOSTINET),
         }
     }
 
@@ -133,8 +145,8 @@ pub enum Outcome {
     TimedOut,
     /// It exceeded its memory limit.
     OomKilled,
-    /// It broke its policy: a process was killed for a forbidden system call (the first one
-    /// recorded, by x86-64 number and name).
+    /// It broke its policy: a forbidden system call, or a destination its policy does not
+    /// allow (a forbidden call outranks a destination when both happened).
     PolicyViolation(Violation),
     /// The engine failed; nothing is known about the function.
     EngineError(String),
@@ -143,8 +155,15 @@ pub enum Outcome {
 /// How a function broke its policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Violation {
-    /// A forbidden system call, which the seccomp profile killed the process for.
+    /// A forbidden system call, which the seccomp profile killed the process for (the first
+    /// one recorded, by x86-64 number and name).
     Syscall { number: u32, name: &'static str },
+    /// TCP or UDP packets to destinations the policy does not allow: how many the task's
+    /// firewall scope refused, and where to (each destination once).
+    Destination {
+        packets: u64,
+        destinations: Vec<Destination>,
+    },
 }
 
 /// What a run produced.
@@ -172,6 +191,24 @@ struct Ended {
     elapsed: Duration,
 }
 
+impl Ended {
+    /// The run with what its firewall scope refused: a violation unless a forbidden call
+    /// already is one.
+    fn refused(mut self, denied: Denied) -> Self {
+        let syscall = matches!(
+            self.outcome,
+            Outcome::PolicyViolation(Violation::Syscall { .. })
+        );
+        if denied.packets > 0 && !syscall {
+            self.outcome = Outcome::PolicyViolation(Violation::Destination {
+                packets: denied.packets,
+                destinations: denied.destinations,
+            });
+        }
+        self
+    }
+}
+
 /// A function run: the image, its limits and timeout, and what it reads on stdin.
 #[derive(Clone, Debug)]
 pub struct RunSpec<'a> {
@@ -183,6 +220,8 @@ pub struct RunSpec<'a> {
     pub stdin: &'a [u8],
     /// Files the function finds in `/scratch/in`, by name.
     pub inputs: &'a [(&'a str, &'a [u8])],
+    /// The destinations the task may reach (its policy's `egress`); empty for no network.
+    pub egress: &'a [EgressRule],
 }
 
 /// What can go wrong before a run starts.
@@ -198,6 +237,10 @@ pub enum ExecutorError {
     Image(#[from] capsule_image::ImageError),
     #[error("the run's inputs are refused: {0}")]
     BadInput(String),
+    #[error("the task allows egress but this executor has no egress network; configure one with Executor::with_egress")]
+    NoEgressNetwork,
+    #[error("cannot wire the task's network link: {0}")]
+    Egress(#[from] EgressError),
     #[error("cannot read the kernel log (/dev/kmsg) where seccomp kills are recorded: {0}; run the executor as root")]
     KernelLog(#[source] std::io::Error),
     #[error("cannot prepare or read the run's scratch tmpfs under {dir}: {source}; the executor must run as root with {dir} writable")]
@@ -224,6 +267,7 @@ pub struct Executor {
     docker: Docker,
     runtime: Runtime,
     scratch_base: PathBuf,
+    egress: Option<EgressNetwork>,
 }
 
 impl Executor {
@@ -239,12 +283,19 @@ impl Executor {
             docker,
             runtime,
             scratch_base: scratch::DEFAULT_BASE.into(),
+            egress: None,
         })
     }
 
     /// Mounts run scratch spaces under `dir` instead of [`scratch::DEFAULT_BASE`].
     pub fn with_scratch_base(mut self, dir: impl Into<PathBuf>) -> Self {
         self.scratch_base = dir.into();
+        self
+    }
+
+    /// Wires tasks that allow destinations to `network` (without one they are refused).
+    pub fn with_egress(mut self, network: EgressNetwork) -> Self {
+        self.egress = Some(network);
         self
     }
 
@@ -283,17 +334,10 @@ impl Executor {
             .map_err(engine("inspecting the loaded image"))
     }
 
-    /// The hardened container configuration of a run.
-    fn container_config(
-        &self,
-        spec: &RunSpec<'_>,
-        uid: u32,
-        scratch: &Scratch,
-    ) -> ContainerCreateBody {
-        let limits = &spec.limits;
-        let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
-        let host = HostConfig {
-            network_mode: Some("none".into()),
+    /// What every container of a run shares: a read-only root, no capabilities, no new
+    /// privileges, the seccomp profile, no IPC, no logs kept by the engine, the runtime.
+    fn hardened(&self, networked: bool) -> HostConfig {
+        HostConfig {
             readonly_rootfs: Some(true),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec![
@@ -301,6 +345,31 @@ impl Executor {
                 format!("seccomp={}", self.runtime.seccomp_profile()),
             ]),
             ipc_mode: Some("none".into()),
+            log_config: Some(bollard::models::HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
+            runtime: self.runtime.engine_name(networked).map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    /// The hardened container configuration of a run; `holder` is the container whose
+    /// network namespace a networked task joins.
+    fn container_config(
+        &self,
+        spec: &RunSpec<'_>,
+        uid: u32,
+        scratch: &Scratch,
+        holder: Option<&str>,
+    ) -> ContainerCreateBody {
+        let limits = &spec.limits;
+        let memory = i64::try_from(limits.memory_bytes).unwrap_or(i64::MAX);
+        let host = HostConfig {
+            network_mode: Some(match holder {
+                Some(id) => format!("container:{id}"),
+                None => "none".into(),
+            }),
             pids_limit: Some(self.runtime.host_pids(limits.pids)),
             memory: Some(memory),
             memory_swap: Some(memory),
@@ -314,24 +383,45 @@ impl Executor {
                 ..Default::default()
             }]),
             init: Some(true),
-            log_config: Some(bollard::models::HostConfigLogConfig {
-                typ: Some("none".into()),
-                config: None,
-            }),
-            runtime: self.runtime.engine_name().map(str::to_owned),
-            ..Default::default()
+            ..self.hardened(holder.is_some())
         };
         ContainerCreateBody {
             image: Some(docker_id(&spec.image)),
             // Its own uid, so the kernel's records of seccomp kills name this run.
             user: Some(format!("{uid}:{uid}")),
-            network_disabled: Some(true),
+            network_disabled: Some(holder.is_none()),
             open_stdin: Some(true),
             stdin_once: Some(true),
             attach_stdin: Some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             labels: Some([(TASK_LABEL.to_string(), spec.task.0.to_string())].into()),
+            host_config: Some(host),
+            ..Default::default()
+        }
+    }
+
+    /// The holder of a networked task's namespace: the `pause` image, nobody's uid, no
+    /// network of the engine's, hardened like the task.
+    fn holder_config(&self, spec: &RunSpec<'_>, network: &EgressNetwork) -> ContainerCreateBody {
+        const HOLDER_MEMORY: i64 = 16 << 20;
+        let host = HostConfig {
+            network_mode: Some("none".into()),
+            pids_limit: Some(self.runtime.host_pids(4)),
+            memory: Some(HOLDER_MEMORY),
+            memory_swap: Some(HOLDER_MEMORY),
+            ..self.hardened(false)
+        };
+        ContainerCreateBody {
+            image: Some(docker_id(&network.holder_image)),
+            user: Some("65534:65534".into()),
+            labels: Some(
+                [
+                    (TASK_LABEL.to_string(), spec.task.0.to_string()),
+                    (HOLDER_LABEL.to_string(), "true".to_string()),
+                ]
+                .into(),
+            ),
             host_config: Some(host),
             ..Default::default()
         }
@@ -388,12 +478,15 @@ impl Executor {
         }
     }
 
-    /// The host state now, as the evidence lists it.
+    /// The host state now, as the evidence lists it (with the egress router's namespace,
+    /// when one is configured).
     pub async fn host_state(&self) -> Result<HostState, ExecutorError> {
-        HostState::capture(&self.docker, &self.scratch_base).await
+        let router = self.egress.as_ref().and_then(|e| e.router_netns.as_deref());
+        HostState::capture(&self.docker, &self.scratch_base, router).await
     }
 
-    /// Mounts the scratch, runs the container and removes both: how it ended and its outputs.
+    /// Mounts the scratch, runs the container (behind its own link when the task allows
+    /// destinations) and removes all of it: how it ended and its outputs.
     async fn run_contained(&self, spec: &RunSpec<'_>) -> Result<(Ended, Outputs), ExecutorError> {
         let uid = seccomp::run_uid();
         let scratch_error = |source| ExecutorError::Scratch {
@@ -401,6 +494,10 @@ impl Executor {
             source,
         };
         scratch::check_input_names(spec.inputs).map_err(ExecutorError::BadInput)?;
+        let network = match spec.egress {
+            [] => None,
+            _ => Some(self.egress.as_ref().ok_or(ExecutorError::NoEgressNetwork)?),
+        };
         let scratch = Scratch::mount(
             &self.scratch_base,
             uid,
@@ -408,20 +505,100 @@ impl Executor {
             spec.inputs,
         )
         .map_err(scratch_error)?;
+        let ended = match network {
+            None => self.run_container(spec, uid, &scratch, None).await?,
+            Some(network) => self.run_networked(spec, uid, &scratch, network).await?,
+        };
+        let outputs = scratch
+            .outputs(spec.limits.output_bytes)
+            .map_err(scratch_error)?;
+        scratch.remove().map_err(scratch_error)?;
+        Ok((ended, outputs))
+    }
+
+    /// Creates the task's container, runs it and removes it.
+    async fn run_container(
+        &self,
+        spec: &RunSpec<'_>,
+        uid: u32,
+        scratch: &Scratch,
+        holder: Option<&str>,
+    ) -> Result<Ended, ExecutorError> {
         let created = self
             .docker
             .create_container(
                 Some(CreateContainerOptionsBuilder::new().build()),
-                self.container_config(spec, uid, &scratch),
+                self.container_config(spec, uid, scratch, holder),
             )
             .await
             .map_err(engine("creating the container"))?;
-        let id = created.id;
-        let ended = self.run_created(&id, spec, uid).await;
+        let ended = self.run_created(&created.id, spec, uid).await;
+        self.remove_container(&created.id).await;
+        ended
+    }
+
+    /// Starts a holder, wires its namespace to the router, runs the task in it, and unwires
+    /// and removes all of it; refused destinations make the run a policy violation.
+    async fn run_networked(
+        &self,
+        spec: &RunSpec<'_>,
+        uid: u32,
+        scratch: &Scratch,
+        network: &EgressNetwork,
+    ) -> Result<Ended, ExecutorError> {
+        let holder = self
+            .docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().build()),
+                self.holder_config(spec, network),
+            )
+            .await
+            .map_err(engine("creating the network holder"))?;
+        let ended = async {
+            self.docker
+                .start_container(
+                    &holder.id,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(engine("starting the network holder"))?;
+            let pid = self
+                .docker
+                .inspect_container(
+                    &holder.id,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await
+                .map_err(engine("inspecting the network holder"))?
+                .state
+                .and_then(|state| state.pid)
+                .and_then(|pid| u32::try_from(pid).ok())
+                .filter(|&pid| pid > 0)
+                .ok_or(ExecutorError::Egress(EgressError::HolderGone))?;
+            let (wiring, allow) = (network.clone(), spec.egress.to_vec());
+            let link = tokio::task::spawn_blocking(move || TaskLink::wire(&wiring, pid, &allow))
+                .await
+                .map_err(|e| EgressError::Blocking(e.to_string()))??;
+            let ended = self
+                .run_container(spec, uid, scratch, Some(&holder.id))
+                .await;
+            let denied = link.denied();
+            let removed = link.remove();
+            let ended = ended?.refused(denied?);
+            removed?;
+            Ok(ended)
+        }
+        .await;
+        self.remove_container(&holder.id).await;
+        ended
+    }
+
+    /// Removes a container with its anonymous volumes, whatever state it is in.
+    async fn remove_container(&self, id: &str) {
         let removed = self
             .docker
             .remove_container(
-                &id,
+                id,
                 Some(
                     RemoveContainerOptionsBuilder::new()
                         .force(true)
@@ -431,14 +608,8 @@ impl Executor {
             )
             .await;
         if let Err(error) = removed {
-            warn!(%error, "the container could not be removed; the next sweep will");
+            warn!(%error, "a container could not be removed; the next sweep will");
         }
-        let ended = ended?;
-        let outputs = scratch
-            .outputs(spec.limits.output_bytes)
-            .map_err(scratch_error)?;
-        scratch.remove().map_err(scratch_error)?;
-        Ok((ended, outputs))
     }
 
     async fn run_created(

@@ -5,9 +5,14 @@ use std::{
     process::{Command, Stdio},
 };
 
-use capsule_executor::{host_state::HostState, seccomp::RUN_UIDS, Executor, Runtime};
+use capsule_executor::{
+    egress::{self, EgressNetwork},
+    host_state::HostState,
+    seccomp::RUN_UIDS,
+    Executor, Runtime,
+};
 use capsule_image::{build_function_image, elf};
-use capsule_primitives::evidence::HostStateCategory;
+use capsule_primitives::{evidence::HostStateCategory, measurement::ImageDigest};
 
 fn sh(args: &[&str]) {
     let status = Command::new(args[0])
@@ -25,6 +30,7 @@ fn sweep() {
         &["docker", "volume", "rm", "capsule-residue"],
         &["docker", "network", "rm", "capsule-residue"],
         &["nft", "delete", "table", "inet", "capsule_residue"],
+        &["ip", "link", "del", "capsule-residue"],
     ] {
         let _ = Command::new(args[0])
             .args(&args[1..])
@@ -34,6 +40,9 @@ fn sweep() {
     }
 }
 
+/// The tests here digest the whole host, so they take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn changed(executor: &Executor, before: &HostState) -> Vec<HostStateCategory> {
     let after = executor.host_state().await.expect("host state");
     before.digest().differing(&after.digest())
@@ -41,6 +50,7 @@ async fn changed(executor: &Executor, before: &HostState) -> Vec<HostStateCatego
 
 #[tokio::test]
 async fn one_residue_of_each_category_changes_exactly_that_category() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     sweep();
     let base = tempfile::tempdir().expect("tempdir");
     let executor = Executor::connect(Runtime::Runc)
@@ -95,6 +105,14 @@ async fn one_residue_of_each_category_changes_exactly_that_category() {
         ]
     );
     sh(&["docker", "network", "rm", "capsule-residue"]);
+
+    // A link left behind (no address: only its name shows).
+    sh(&["ip", "link", "add", "capsule-residue", "type", "bridge"]);
+    assert_eq!(
+        changed(&executor, &before).await,
+        [HostStateCategory::Networks]
+    );
+    sh(&["ip", "link", "del", "capsule-residue"]);
 
     let point = tempfile::tempdir().expect("tempdir");
     let point_str = point.path().to_str().expect("utf-8 path");
@@ -153,4 +171,62 @@ async fn one_residue_of_each_category_changes_exactly_that_category() {
     left.wait().expect("reaped");
 
     assert_eq!(changed(&executor, &before).await, vec![], "all cleaned up");
+}
+
+/// With tasks wired to a router namespace, a task link or scope left there shows too.
+#[tokio::test]
+async fn a_task_link_or_scope_left_in_the_router_namespace_changes_the_evidence() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let router = format!("cev{}r", std::process::id());
+    sh(&["ip", "netns", "add", &router]);
+    let executor = Executor::connect(Runtime::Runc)
+        .await
+        .expect("the engine answers (scripts/dockerd-up.sh)")
+        .with_egress(EgressNetwork {
+            router_netns: Some(router.clone()),
+            ..EgressNetwork::new(ImageDigest([0; 32]))
+        });
+    let before = executor.host_state().await.expect("host state");
+
+    sh(&[
+        "ip",
+        "-n",
+        &router,
+        "link",
+        "add",
+        egress::BRIDGE,
+        "type",
+        "bridge",
+    ]);
+    let networks = changed(&executor, &before).await;
+    sh(&["ip", "-n", &router, "link", "del", egress::BRIDGE]);
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &router,
+        "nft",
+        "add",
+        "table",
+        "inet",
+        "capsule_task",
+    ]);
+    let rules = changed(&executor, &before).await;
+    sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &router,
+        "nft",
+        "delete",
+        "table",
+        "inet",
+        "capsule_task",
+    ]);
+    let cleaned = changed(&executor, &before).await;
+    sh(&["ip", "netns", "del", &router]);
+
+    assert_eq!(networks, [HostStateCategory::Networks]);
+    assert_eq!(rules, [HostStateCategory::FirewallRules]);
+    assert_eq!(cleaned, vec![], "all cleaned up");
 }

@@ -1,103 +1,30 @@
 //! The egress firewall on real nftables with real traffic, in network namespaces this test
 //! creates (client, router, server; addresses in 10.77.0.0/16 exist only inside them): the
-//! allowlisted connection works; other TCP and UDP to the server and to the router itself are
-//! dropped, counted and named; removing the scope leaves the router's ruleset as it was.
+//! allowlisted connection works; other TCP and UDP to the server, to the router itself and to
+//! an address the router has no route to are dropped, counted and named; nothing outside may
+//! open a connection into the scope; removing the scope leaves the router's ruleset as it was.
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
-    os::fd::AsFd,
-    process::Command,
     time::Duration,
 };
 
 use capsule_executor::firewall::{Destination, Firewall, Scope};
 use capsule_primitives::policy::{EgressRule, IpAddress, TransportProtocol};
-use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
+use common::Namespaces;
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod common;
 
 /// Three namespaces and two links: client c0 10.77.1.2 — r0 10.77.1.1 router r1 10.77.2.1 —
-/// s0 10.77.2.2 server. Deleted on drop.
-struct Topology {
-    prefix: String,
-}
-
-impl Topology {
-    fn new() -> Self {
-        let prefix = format!("cfw{}", std::process::id());
-        let topology = Self { prefix };
-        let (c, r, s) = (topology.ns("c"), topology.ns("r"), topology.ns("s"));
-        for ns in [&c, &r, &s] {
-            ip(&["netns", "add", ns]);
-            ip(&["-n", ns, "link", "set", "lo", "up"]);
-        }
-        ip(&[
-            "-n", &c, "link", "add", "c0", "type", "veth", "peer", "name", "r0", "netns", &r,
-        ]);
-        ip(&[
-            "-n", &r, "link", "add", "r1", "type", "veth", "peer", "name", "s0", "netns", &s,
-        ]);
-        for (ns, dev, addr) in [
-            (&c, "c0", "10.77.1.2/24"),
-            (&r, "r0", "10.77.1.1/24"),
-            (&r, "r1", "10.77.2.1/24"),
-            (&s, "s0", "10.77.2.2/24"),
-        ] {
-            ip(&["-n", ns, "addr", "add", addr, "dev", dev]);
-            ip(&["-n", ns, "link", "set", dev, "up"]);
-        }
-        ip(&["-n", &c, "route", "add", "default", "via", "10.77.1.1"]);
-        ip(&["-n", &s, "route", "add", "default", "via", "10.77.2.1"]);
-        let forwarding = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &r,
-                "sh",
-                "-c",
-                "echo 1 > /proc/sys/net/ipv4/ip_forward",
-            ])
-            .status()
-            .expect("sh");
-        assert!(forwarding.success());
-        topology
-    }
-
-    fn ns(&self, role: &str) -> String {
-        format!("{}{role}", self.prefix)
-    }
-
-    /// Runs `f` on a thread inside namespace `role`.
-    fn within<T: Send + 'static>(
-        &self,
-        role: &str,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> std::thread::JoinHandle<T> {
-        let path = format!("/run/netns/{}", self.ns(role));
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("namespace file");
-            move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network))
-                .expect("setns");
-            f()
-        })
-    }
-}
-
-impl Drop for Topology {
-    fn drop(&mut self) {
-        for role in ["c", "r", "s"] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(role)])
-                .status();
-        }
-    }
+/// s0 10.77.2.2 server.
+fn topology() -> Namespaces {
+    let namespaces = Namespaces::new("cfw", &["c", "r", "s"]);
+    namespaces.link(("c", "c0", "10.77.1.2/24"), ("r", "r0", "10.77.1.1/24"));
+    namespaces.link(("r", "r1", "10.77.2.1/24"), ("s", "s0", "10.77.2.2/24"));
+    namespaces.default_route("c", "10.77.1.1");
+    namespaces.default_route("s", "10.77.2.1");
+    namespaces.forward("r");
+    namespaces
 }
 
 fn ruleset(ns: &str) -> String {
@@ -106,16 +33,18 @@ fn ruleset(ns: &str) -> String {
 
 #[test]
 fn only_the_allowlisted_destination_is_reachable_and_the_rest_is_counted_by_destination() {
-    let topology = Topology::new();
-    let router = topology.ns("r");
+    let topology = topology();
+    let router = topology.name("r");
     let before = ruleset(&router);
 
-    // Listeners on the server (allowed 8080, not allowed 9090) and on the router (22).
+    // Listeners on the server (allowed 8080, not allowed 9090), on the router (2222) and on
+    // the client (7070, for connections into the scope).
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     for (role, addr) in [
         ("s", "10.77.2.2:8080"),
         ("s", "10.77.2.2:9090"),
         ("r", "10.77.1.1:2222"),
+        ("c", "10.77.1.2:7070"),
     ] {
         let ready = ready_tx.clone();
         topology.within(role, move || {
@@ -127,15 +56,15 @@ fn only_the_allowlisted_destination_is_reachable_and_the_rest_is_counted_by_dest
             }
         });
     }
-    for _ in 0..3 {
+    for _ in 0..4 {
         ready_rx
             .recv_timeout(Duration::from_secs(5))
             .expect("listeners up");
     }
     // With no firewall, both server ports answer (so the refusals below are the firewall's).
-    let reach = |addr: &'static str| {
+    let reach_from = |role: &'static str, addr: &'static str| {
         topology
-            .within("c", move || {
+            .within(role, move || {
                 let addr: SocketAddr = addr.parse().expect("address");
                 TcpStream::connect_timeout(&addr, Duration::from_millis(700)).map(|mut s| {
                     let mut reply = String::new();
@@ -146,7 +75,12 @@ fn only_the_allowlisted_destination_is_reachable_and_the_rest_is_counted_by_dest
             .join()
             .expect("client thread")
     };
+    let reach = |addr| reach_from("c", addr);
     assert!(reach("10.77.2.2:9090").is_ok(), "open before the firewall");
+    assert!(
+        reach_from("s", "10.77.1.2:7070").is_ok(),
+        "the client is reachable before the firewall"
+    );
 
     let interfaces = ["r0".to_string()];
     let allow = [EgressRule {
@@ -167,6 +101,16 @@ fn only_the_allowlisted_destination_is_reachable_and_the_rest_is_counted_by_dest
     assert_eq!(reach("10.77.2.2:8080").expect("allowed"), "served\n");
     assert!(reach("10.77.2.2:9090").is_err(), "not allowlisted");
     assert!(reach("10.77.1.1:2222").is_err(), "the router itself");
+    assert!(
+        reach("192.0.2.1:443").is_err(),
+        "an address the router has no route to"
+    );
+    // Nobody routed from elsewhere opens a connection into the scope, and that is not the
+    // scope's violation (it is not counted).
+    assert!(
+        reach_from("s", "10.77.1.2:7070").is_err(),
+        "the scoped side cannot be reached from outside"
+    );
     topology
         .within("c", || {
             let socket = UdpSocket::bind("10.77.1.2:0").expect("udp");
@@ -178,7 +122,7 @@ fn only_the_allowlisted_destination_is_reachable_and_the_rest_is_counted_by_dest
         .expect("client thread");
 
     let denied = firewall.denied().expect("reads");
-    assert!(denied.packets >= 3, "{denied:?}");
+    assert!(denied.packets >= 4, "{denied:?}");
     let at = |a: &str, protocol, port| Destination {
         address: a.parse().unwrap(),
         protocol,
@@ -190,6 +134,7 @@ fn only_the_allowlisted_destination_is_reachable_and_the_rest_is_counted_by_dest
             at("10.77.1.1", TransportProtocol::Tcp, 2222),
             at("10.77.2.2", TransportProtocol::Tcp, 9090),
             at("10.77.2.2", TransportProtocol::Udp, 53),
+            at("192.0.2.1", TransportProtocol::Tcp, 443),
         ]
     );
 

@@ -61,6 +61,7 @@ async fn run(
             timeout,
             stdin: stdin.as_bytes(),
             inputs,
+            egress: &[],
         })
         .await
         .expect("runs");

@@ -45,6 +45,7 @@ async fn run(
             timeout,
             stdin,
             inputs: &[],
+            egress: &[],
         })
         .await
         .expect("runs");

@@ -3,7 +3,9 @@
 //! Task functions the project builds itself, as static binaries for
 //! `x86_64-unknown-linux-musl`, to be packed into function images by `capsule-image`:
 //! - `intersect`: the seed's demo, the names two lists share;
-//! - `hostile`: misbehaves as told on stdin, for the executor's containment tests.
+//! - `hostile`: misbehaves as told on stdin, for the executor's containment tests;
+//! - `pause`: not a task function but the executor's network holder, which keeps a networked
+//!   task's namespace while its link is wired (it only sleeps).
 //!
 //! [`binary`] builds them on demand (release, musl) into their own target directory, so a test
 //! running under `cargo test` does not wait on the lock of the target directory it runs from.
@@ -58,7 +60,7 @@ fn build_all() -> Result<PathBuf, BuildError> {
     Ok(dir.join(TARGET).join("release"))
 }
 
-/// The path of the function binary `name` (`intersect`, `hostile`), built on first use.
+/// The path of the function binary `name` (`intersect`, `hostile`, `pause`), built on first use.
 pub fn binary(name: &str) -> Result<PathBuf, BuildError> {
     static BUILT: OnceLock<Result<PathBuf, BuildError>> = OnceLock::new();
     let dir = BUILT.get_or_init(build_all).clone()?;

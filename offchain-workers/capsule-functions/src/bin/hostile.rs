@@ -83,7 +83,7 @@ fn connect_tcp(target: &str) -> ExitCode {
         println!("bad address {target:?}");
         return ExitCode::from(64);
     };
-    match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+    match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
         Ok(mut stream) => {
             let _ = stream.write_all(b"hello from a task\n");
             let mut reply = Vec::new();
@@ -108,7 +108,7 @@ fn send_udp(target: &str) -> ExitCode {
     let query: &[u8] =
         b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01";
     let sent = UdpSocket::bind("0.0.0.0:0").and_then(|socket| {
-        socket.set_read_timeout(Some(Duration::from_secs(2)))?;
+        socket.set_read_timeout(Some(Duration::from_secs(1)))?;
         socket.send_to(query, addr)?;
         let mut buf = [0u8; 512];
         socket.recv(&mut buf)
