@@ -25,12 +25,13 @@ if command -v runsc >/dev/null && ! grep -q '"runsc-hostinet"' "$config" 2>/dev/
   # configuration is the machine owner's to merge.
   ours_before='{"runtimes": {"runsc": {"path": "'"$(command -v runsc)"'", "runtimeArgs": ["--platform=ptrace", "--oci-seccomp", "--network=none"]}}}'
   if [ -s "$config" ] && [ "$(cat "$config")" != "$ours_before" ]; then
-    echo "$config has settings of its own: merge these runtimes into it: $(runsc_config)" >&2
+    echo "$config has settings of its own: merge these runtimes into it, then run this again: $(runsc_config)" >&2
+    exit 1
   else
     as_root mkdir -p /etc/docker
     runsc_config | as_root tee "$config" >/dev/null
     # A running engine rereads its runtimes on SIGHUP.
-    if pid=$(pidof dockerd); then as_root kill -HUP "$pid"; sleep 1; fi
+    if pidof dockerd >/dev/null; then as_root pkill -HUP -x dockerd; sleep 1; fi
   fi
 fi
 

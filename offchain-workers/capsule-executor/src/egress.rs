@@ -9,7 +9,8 @@
 //!  eth0 10.89.0.2/30 ── veth ── capsule-port ─ bridge capsule-egress 10.89.0.1/30 ── routes
 //! ```
 //!
-//! The task's default route is the bridge's address. The router's [`Firewall`] scope (table
+//! The task's default route is the bridge's address; IPv6 is off in its namespace. The
+//! router's [`Firewall`] scope (table
 //! `inet capsule_task`, on the bridge and its port) accepts exactly the task's
 //! [`EgressRule`]s and counts, logs and remembers every other TCP or UDP attempt, including
 //! those to the router's own addresses (the "host's bridge address"), to other containers and to
@@ -18,10 +19,13 @@
 //!
 //! The names are fixed (`capsule-egress`, `capsule-port`, `capsule_task`): runs in one
 //! process take turns, and a link or table a crashed run left behind is replaced by the next,
-//! never left to filter another task. One executor per router namespace.
-use std::{net::Ipv4Addr, process::Command};
+//! never left to filter another task ([`crate::Executor::sweep`] removes them at start). One
+//! executor per router namespace. A run that is cancelled cuts its task off at once: dropping
+//! the [`TaskLink`] deletes the link.
+use std::{fs::File, net::Ipv4Addr, os::fd::AsFd, process::Command};
 
 use capsule_primitives::{measurement::ImageDigest, policy::EgressRule};
+use rustix::thread::{move_into_link_name_space, LinkNameSpaceType};
 
 use crate::firewall::{Denied, Firewall, FirewallError, Scope};
 
@@ -75,7 +79,7 @@ impl EgressNetwork {
 /// Why a task's link could not be wired or unwired.
 #[derive(Debug, thiserror::Error)]
 pub enum EgressError {
-    #[error("cannot run {program}: {source}; install iproute2 and util-linux and run as root")]
+    #[error("cannot run {program}: {source}; install iproute2 and run as root")]
     Spawn {
         program: &'static str,
         #[source]
@@ -91,6 +95,8 @@ pub enum EgressError {
     HolderGone,
     #[error("the wiring task failed: {0}")]
     Blocking(String),
+    #[error("cannot enter or configure the holder's network namespace: {0}")]
+    Namespace(#[source] std::io::Error),
     #[error(transparent)]
     Firewall(#[from] FirewallError),
 }
@@ -123,12 +129,22 @@ fn run_in(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Runs `ip args` inside the network namespace of process `pid`.
-fn ip_in_process(pid: u32, args: &[&str], what: &'static str) -> Result<(), EgressError> {
-    let pid = pid.to_string();
-    let mut all = vec!["--target", &pid, "--net", "ip"];
-    all.extend_from_slice(args);
-    run_in(None, "nsenter", &all, what).map(drop)
+/// Runs `f` on a thread of its own inside the network namespace `netns` (programs it starts
+/// run there too); the thread ends with `f`, so nothing else moves.
+fn in_namespace<T: Send>(
+    netns: &File,
+    f: impl FnOnce() -> Result<T, EgressError> + Send,
+) -> Result<T, EgressError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                move_into_link_name_space(netns.as_fd(), Some(LinkNameSpaceType::Network))
+                    .map_err(|e| EgressError::Namespace(e.into()))?;
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(EgressError::Namespace(std::io::Error::other("panicked"))))
+    })
 }
 
 /// The interface names of namespace `netns` (or this process's), without the `@peer` suffix.
@@ -141,16 +157,18 @@ pub fn interfaces(netns: Option<&str>) -> Result<Vec<String>, EgressError> {
         .collect())
 }
 
-/// A wired task link. [`TaskLink::remove`] unwires it; the holder's removal ends the
-/// task's end with its namespace.
+/// A wired task link. [`TaskLink::remove`] unwires it and says what its scope refused;
+/// dropping it unwires it too (a cancelled run's task is cut off at once). The holder's
+/// removal ends the task's end with its namespace.
 #[derive(Debug)]
 pub struct TaskLink {
     router: Option<String>,
-    firewall: Firewall,
+    firewall: Option<Firewall>,
 }
 
 impl TaskLink {
-    /// Wires the holder (process `holder_pid`) to the router and installs the task's scope.
+    /// Wires the holder (process `holder_pid`) to the router and installs the task's scope
+    /// before anything runs in the holder's namespace but the holder.
     pub fn wire(
         network: &EgressNetwork,
         holder_pid: u32,
@@ -171,104 +189,126 @@ impl TaskLink {
                 router.unwrap_or("of the executor").to_owned(),
             ));
         }
+        // The namespace is opened once: a holder that died cannot have its pid reused under us.
+        let holder =
+            File::open(format!("/proc/{holder_pid}/ns/net")).map_err(EgressError::Namespace)?;
         // What a crashed run may have left is replaced, never reused.
         unwire(router);
+        let mut link = Self {
+            router: router.map(str::to_owned),
+            firewall: None,
+        };
         let ip = |args: &[&str], what| run_in(router, "ip", args, what).map(drop);
-        let bridge_address = format!("{}/30", network.router_address());
+        ip(
+            &["link", "add", BRIDGE, "type", "bridge"],
+            "create the task's bridge",
+        )?;
+        ip(
+            &[
+                "addr",
+                "add",
+                &format!("{}/30", network.router_address()),
+                "dev",
+                BRIDGE,
+            ],
+            "address the task's bridge",
+        )?;
+        // The router's end is named by its namespace, or by this process for its own.
+        let router_ref = router.map_or_else(|| std::process::id().to_string(), str::to_owned);
         let task_address = format!("{}/30", network.task_address());
-        let pid = holder_pid.to_string();
-        let wired = (|| {
-            ip(
-                &["link", "add", BRIDGE, "type", "bridge"],
-                "create the task's bridge",
-            )?;
-            ip(
-                &["addr", "add", &bridge_address, "dev", BRIDGE],
-                "address the task's bridge",
-            )?;
+        let gateway = network.router_address().to_string();
+        in_namespace(&holder, || {
+            // IPv4 only: no link-local or neighbour discovery traffic of the task's.
+            for conf in ["all", "default"] {
+                let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+                match std::fs::write(&path, "1") {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(EgressError::Namespace(e))
+                    }
+                    _ => {}
+                }
+            }
+            let ip = |args: &[&str], what| run_in(None, "ip", args, what).map(drop);
             ip(
                 &[
                     "link",
                     "add",
-                    PORT,
+                    TASK_INTERFACE,
                     "type",
                     "veth",
                     "peer",
                     "name",
-                    TASK_INTERFACE,
+                    PORT,
                     "netns",
-                    &pid,
+                    &router_ref,
                 ],
-                "create the task's link into the holder",
+                "create the task's link into the router",
             )?;
             ip(
-                &["link", "set", PORT, "master", BRIDGE, "up"],
-                "attach the link to the bridge",
-            )?;
-            ip(&["link", "set", BRIDGE, "up"], "bring the bridge up")?;
-            ip_in_process(
-                holder_pid,
                 &["addr", "add", &task_address, "dev", TASK_INTERFACE],
                 "address the task's interface",
             )?;
-            ip_in_process(
-                holder_pid,
+            ip(
                 &["link", "set", TASK_INTERFACE, "up"],
                 "bring the task's interface up",
             )?;
-            ip_in_process(
-                holder_pid,
-                &[
-                    "route",
-                    "add",
-                    "default",
-                    "via",
-                    &network.router_address().to_string(),
-                ],
+            ip(
+                &["route", "add", "default", "via", &gateway],
                 "route the task through the bridge",
-            )?;
-            let interfaces = [BRIDGE.to_string(), PORT.to_string()];
-            Ok::<_, EgressError>(Firewall::install(
-                &Scope {
-                    name: SCOPE,
-                    interfaces: &interfaces,
-                    allow,
-                },
-                router,
-            )?)
-        })();
-        match wired {
-            Ok(firewall) => Ok(Self {
-                router: router.map(str::to_owned),
-                firewall,
-            }),
-            Err(error) => {
-                unwire(router);
-                Err(error)
-            }
-        }
+            )
+        })?;
+        ip(
+            &["link", "set", PORT, "master", BRIDGE, "up"],
+            "attach the link to the bridge",
+        )?;
+        ip(&["link", "set", BRIDGE, "up"], "bring the bridge up")?;
+        let interfaces = [BRIDGE.to_string(), PORT.to_string()];
+        link.firewall = Some(Firewall::install(
+            &Scope {
+                name: SCOPE,
+                interfaces: &interfaces,
+                allow,
+            },
+            router,
+        )?);
+        Ok(link)
     }
 
-    /// What the task's scope refused so far.
-    pub fn denied(&self) -> Result<Denied, EgressError> {
-        Ok(self.firewall.denied()?)
-    }
-
-    /// Removes the scope, the port and the bridge.
-    pub fn remove(self) -> Result<(), EgressError> {
-        let Self { router, firewall } = self;
-        let removed = firewall.remove();
-        unwire(router.as_deref());
-        Ok(removed?)
+    /// Cuts the task off (its link first, so nothing passes after the count is read), reads
+    /// what the scope refused, and removes the scope.
+    pub fn remove(mut self) -> Result<Denied, EgressError> {
+        unwire_links(self.router.as_deref());
+        let Some(firewall) = self.firewall.take() else {
+            return Ok(Denied::default());
+        };
+        let denied = firewall.denied();
+        firewall.remove()?;
+        Ok(denied?)
     }
 }
 
-/// Deletes the task link's interfaces and table in `router`, whichever exist.
-fn unwire(router: Option<&str>) {
+impl Drop for TaskLink {
+    fn drop(&mut self) {
+        // Reached with the firewall still here only when the run did not finish: cut the task
+        // off; the firewall's own drop removes its table.
+        if self.firewall.is_some() {
+            unwire_links(self.router.as_deref());
+        }
+    }
+}
+
+/// Deletes the task link's interfaces in `router`, whichever exist.
+fn unwire_links(router: Option<&str>) {
     for link in [PORT, BRIDGE] {
         // Absent is fine: this also clears what a crashed run left, if anything.
         let _ = run_in(router, "ip", &["link", "del", link], "delete a task link");
     }
+}
+
+/// Deletes the task link's interfaces and table in `router`, whichever exist: what a crashed
+/// or cancelled run may have left.
+pub fn unwire(router: Option<&str>) {
+    unwire_links(router);
     let table = format!("capsule_{SCOPE}");
     let _ = run_in(
         router,

@@ -1,6 +1,6 @@
 //! Egress allowlists in nftables: the packets that enter through a set of interfaces (a task's
 //! bridge port, or the HPC's link on a gateway) may reach only the listed destinations; every
-//! other TCP or UDP attempt is logged, counted and remembered by destination.
+//! other packet is counted and logged, and TCP and UDP ones are remembered by destination.
 //!
 //! Each scope is a table of its own (`inet capsule_<name>`), so it coexists with the engine's
 //! tables and with other scopes; its base chain on the `prerouting` hook jumps to the scope's
@@ -10,18 +10,28 @@
 //! destination the router has no route to is counted too (forward never sees it), and so is one
 //! to the router's own addresses.
 //!
-//! Nothing routed from elsewhere may open a connection into the scope: a `forward` chain drops
-//! packets out through its interfaces that belong to no established connection. So the only
-//! connections with the scoped side answering are those the router itself opened (on a gateway,
-//! its services to the HPC), and the scope's side cannot be reached, nor its answers used, by
-//! anyone it did not reach first.
+//! What passes, in order:
+//! - from the scope's interfaces (`prerouting`): answers on connections the router itself
+//!   opened (`ct direction reply`: nothing else can have opened one, see below); packets to
+//!   each allowed (address, protocol, port); ICMP errors about a tracked connection (a port
+//!   unreachable the task's kernel answers an allowed server with once the task closed its
+//!   socket: they go only to peers that could reach the task, see below). Established state
+//!   alone is not enough: an entry a previous task on the same address left in the router's
+//!   connection table must not carry a later task past its own allowlist.
+//! - into the scope's interfaces (`forward`): only answers from an allowed (address, protocol,
+//!   port) on an established connection. Nothing routed from elsewhere opens a connection to
+//!   the scope's side or answers it from anywhere else.
 //!
-//! In the scope, in order: traffic of established connections passes; each allowed (address,
-//! protocol, port) passes; any other TCP or UDP packet is added to a dynamic set of its
-//! destination (`denied_v4`, `denied_v6`), logged with the prefix `capsule-deny <name> `,
-//! counted in the named counter `denied`, and dropped; everything else (ICMP, other protocols)
-//! is dropped silently. [`Firewall::denied`] reads the counter and the sets: a non-zero count
-//! is a policy violation, and the sets say where to.
+//! Every other packet from the scope's interfaces (any protocol) is counted in the named
+//! counter `denied`, logged (at most [`LOG_RATE`] a second) and dropped; TCP and UDP ones are
+//! also added to a dynamic set of their destination (`denied_v4`, `denied_v6`). The log's
+//! prefix is `capsule-deny <name> ` (the kernel logs from namespaces other than the initial one
+//! only with `net.netfilter.nf_log_all_netns=1`; the counter and sets count regardless).
+//! [`Firewall::denied`] reads the counter and the sets: a non-zero count is a policy violation,
+//! and the sets say where to.
+//!
+//! The chains run at priority -150: after connection tracking (-200), before destination NAT
+//! (-100), so they judge the destination the task asked for, not a rewritten one.
 use std::{
     io::Write,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
@@ -33,6 +43,11 @@ use serde_json::Value;
 
 /// Most destinations the sets remember per scope (the counter counts on past it).
 pub const REMEMBERED_DESTINATIONS: u32 = 1024;
+/// Most refused packets logged per second per scope, so a task cannot flood the kernel log
+/// (where the seccomp kill records are read from).
+pub const LOG_RATE: u32 = 10;
+/// The hook priority of the scope's chains (see the module docs).
+const PRIORITY: i32 = -150;
 
 /// What can go wrong with a scope's rules.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +88,7 @@ pub struct Destination {
 /// What a scope refused so far.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Denied {
-    /// Refused TCP and UDP packets.
+    /// Refused packets (TCP, UDP, and any other protocol).
     pub packets: u64,
     /// Their destinations, each once, by address, protocol and port (at most [`REMEMBERED_DESTINATIONS`] per family).
     pub destinations: Vec<Destination>,
@@ -127,17 +142,19 @@ pub fn ruleset(scope: &Scope<'_>) -> Result<String, FirewallError> {
         .map(|i| format!("\"{i}\""))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut allowed = String::new();
+    let (mut allowed, mut answers) = (String::new(), String::new());
     for rule in scope.allow {
         let family = match rule.address {
             IpAddress::V4(_) => "ip",
             IpAddress::V6(_) => "ip6",
         };
+        let (address, protocol, port) =
+            (ip(&rule.address), protocol_name(rule.protocol), rule.port);
         allowed.push_str(&format!(
-            "\t\t{family} daddr {} meta l4proto {} th dport {} accept\n",
-            ip(&rule.address),
-            protocol_name(rule.protocol),
-            rule.port
+            "\t\t{family} daddr {address} meta l4proto {protocol} th dport {port} accept\n"
+        ));
+        answers.push_str(&format!(
+            "\t\toifname {{ {interfaces} }} ct state established {family} saddr {address} meta l4proto {protocol} th sport {port} accept\n"
         ));
     }
     let size = REMEMBERED_DESTINATIONS;
@@ -151,19 +168,20 @@ table inet {table} {{
 \tset denied_v4 {{ type ipv4_addr . inet_proto . inet_service; flags dynamic; size {size}; }}
 \tset denied_v6 {{ type ipv6_addr . inet_proto . inet_service; flags dynamic; size {size}; }}
 \tchain scoped {{
-\t\tct state established,related accept
+\t\tct direction reply ct state established,related accept
+\t\tct state related meta l4proto icmp accept
 {allowed}\t\tmeta nfproto ipv4 meta l4proto {{ tcp, udp }} add @denied_v4 {{ ip daddr . meta l4proto . th dport }}
 \t\tmeta nfproto ipv6 meta l4proto {{ tcp, udp }} add @denied_v6 {{ ip6 daddr . meta l4proto . th dport }}
-\t\tmeta l4proto {{ tcp, udp }} log prefix \"capsule-deny {name} \" counter name denied drop
-\t\tdrop
+\t\tlimit rate {LOG_RATE}/second log prefix \"capsule-deny {name} \"
+\t\tcounter name denied drop
 \t}}
 \tchain prerouting {{
-\t\ttype filter hook prerouting priority filter - 10; policy accept;
+\t\ttype filter hook prerouting priority {PRIORITY}; policy accept;
 \t\tiifname {{ {interfaces} }} jump scoped
 \t}}
 \tchain inbound {{
-\t\ttype filter hook forward priority filter - 10; policy accept;
-\t\toifname {{ {interfaces} }} ct state != {{ established, related }} drop
+\t\ttype filter hook forward priority {PRIORITY}; policy accept;
+{answers}\t\toifname {{ {interfaces} }} drop
 \t}}
 }}
 "
@@ -390,14 +408,18 @@ mod tests {
             text.matches("iifname { \"veth-t42\" } jump scoped").count(),
             1
         );
-        assert!(text.contains("oifname { \"veth-t42\" } ct state != { established, related } drop"));
         assert!(text.contains("ip daddr 10.77.2.2 meta l4proto tcp th dport 8080 accept"));
+        assert!(text.contains(
+            "oifname { \"veth-t42\" } ct state established ip saddr 10.77.2.2 meta l4proto tcp th sport 8080 accept"
+        ));
         assert_eq!(
             text.matches(" accept\n").count(),
-            2,
-            "replies and the one rule"
+            4,
+            "answers on the router's own connections, ICMP errors, the rule, and its answers"
         );
-        assert!(text.contains("log prefix \"capsule-deny task_42 \" counter name denied drop"));
+        assert!(text.contains("limit rate 10/second log prefix \"capsule-deny task_42 \"\n"));
+        assert!(text.contains("\t\tcounter name denied drop\n"));
+        assert!(text.contains("\t\toifname { \"veth-t42\" } drop\n"));
     }
 
     #[test]

@@ -34,7 +34,8 @@ use bollard::{
     models::{ContainerCreateBody, HostConfig, Mount, MountType},
     query_parameters::{
         AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, ImportImageOptionsBuilder,
-        KillContainerOptionsBuilder, RemoveContainerOptionsBuilder, WaitContainerOptionsBuilder,
+        KillContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+        WaitContainerOptionsBuilder,
     },
     Docker,
 };
@@ -582,11 +583,8 @@ impl Executor {
             let ended = self
                 .run_container(spec, uid, scratch, Some(&holder.id))
                 .await;
-            let denied = link.denied();
-            let removed = link.remove();
-            let ended = ended?.refused(denied?);
-            removed?;
-            Ok(ended)
+            let denied = link.remove();
+            Ok(ended?.refused(denied?))
         }
         .await;
         self.remove_container(&holder.id).await;
@@ -608,8 +606,35 @@ impl Executor {
             )
             .await;
         if let Err(error) = removed {
-            warn!(%error, "a container could not be removed; the next sweep will");
+            warn!(%error, "a container could not be removed: it shows in the run's cleanup evidence; Executor::sweep removes it later");
         }
+    }
+
+    /// Removes what a crashed or cancelled run left: containers carrying [`TASK_LABEL`] (tasks
+    /// and holders) and, with an egress network, its task link and scope. Returns how many
+    /// containers it removed. Run it when the process starts, before the first run.
+    pub async fn sweep(&self) -> Result<usize, ExecutorError> {
+        let _turn = ONE_AT_A_TIME.lock().await;
+        let filters = std::collections::HashMap::from([("label", vec![TASK_LABEL])]);
+        let left = self
+            .docker
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(engine("listing containers left by earlier runs"))?;
+        for container in &left {
+            if let Some(id) = &container.id {
+                self.remove_container(id).await;
+            }
+        }
+        if let Some(network) = &self.egress {
+            egress::unwire(network.router_netns.as_deref());
+        }
+        Ok(left.len())
     }
 
     async fn run_created(

@@ -3,19 +3,21 @@
 //! server namespace behind it; their addresses exist only inside them). The allowlisted
 //! connection works; connecting to the router's bridge address, another container's address, a
 //! server port or an address nobody allowed, and sending DNS queries, each end the run as
-//! `PolicyViolation(Destination)` naming exactly that destination. Every run leaves the host and
-//! the router as it found them (the evidence, which lists the router's interfaces and ruleset,
-//! is clean).
+//! `PolicyViolation(Destination)` naming exactly that destination. A flow an earlier task was
+//! allowed carries no later task; a cancelled run is cut off at once and swept. Every run leaves
+//! the host and the router as it found them (the evidence, which lists the router's interfaces
+//! and ruleset, is clean).
 use std::{
     io::{BufRead, BufReader, Write},
-    net::{IpAddr, TcpListener},
+    net::{IpAddr, TcpListener, UdpSocket},
     sync::OnceLock,
     time::Duration,
 };
 
 use capsule_executor::{
-    egress::EgressNetwork, firewall::Destination, Executor, ExecutorError, Outcome, RunReport,
-    RunSpec, Runtime, Violation,
+    egress::{self, EgressNetwork},
+    firewall::Destination,
+    Executor, ExecutorError, Outcome, RunReport, RunSpec, Runtime, Violation,
 };
 use capsule_image::{build_function_image, ImageArchive};
 use capsule_primitives::{
@@ -30,6 +32,9 @@ mod common;
 const TASK_SUBNET: [u8; 4] = [10, 78, 9, 0];
 const SERVER: [u8; 4] = [10, 78, 2, 2];
 const ALLOWED_PORT: u16 = 8080;
+/// A UDP server that answers and then keeps sending to whoever asked (keeping the router's
+/// connection-table entry alive).
+const KEEPALIVE_PORT: u16 = 5353;
 
 fn limits() -> ResourceLimits {
     ResourceLimits {
@@ -68,7 +73,21 @@ fn topology() -> Namespaces {
                 }
             });
         }
-        for _ in 0..2 {
+        let ready = ready_tx.clone();
+        namespaces.within("s", move || {
+            let socket = UdpSocket::bind((IpAddr::from(SERVER), KEEPALIVE_PORT)).expect("bind");
+            ready.send(()).expect("ready");
+            let mut buf = [0u8; 512];
+            let Ok((_, peer)) = socket.recv_from(&mut buf) else {
+                return;
+            };
+            // Until the namespace goes: nobody minds errors once the task is gone.
+            loop {
+                let _ = socket.send_to(b"answer", peer);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        for _ in 0..3 {
             ready_rx
                 .recv_timeout(Duration::from_secs(5))
                 .expect("the server listens");
@@ -107,6 +126,16 @@ fn allowed() -> [EgressRule; 1] {
 }
 
 async fn run(executor: &Executor, hostile: &ImageArchive, task: u64, behaviour: &str) -> RunReport {
+    run_allowing(executor, hostile, task, behaviour, &allowed()).await
+}
+
+async fn run_allowing(
+    executor: &Executor,
+    hostile: &ImageArchive,
+    task: u64,
+    behaviour: &str,
+    egress: &[EgressRule],
+) -> RunReport {
     let stdin = format!("{behaviour}\n");
     let started = std::time::Instant::now();
     let report = executor
@@ -119,7 +148,7 @@ async fn run(executor: &Executor, hostile: &ImageArchive, task: u64, behaviour: 
             timeout: Duration::from_secs(5),
             stdin: stdin.as_bytes(),
             inputs: &[],
-            egress: &allowed(),
+            egress,
         })
         .await
         .expect("runs");
@@ -158,6 +187,8 @@ async fn networked(topology: &Namespaces, runtime: Runtime, base: u64) {
             TransportProtocol::Tcp,
             80,
         ),
+        // Docker's default bridge network, where other containers live (on the HPC the router
+        // is the host, which routes there; the scope counts before any routing).
         (
             "connect-tcp 172.17.0.2:80",
             "172.17.0.2",
@@ -220,25 +251,96 @@ async fn networked(topology: &Namespaces, runtime: Runtime, base: u64) {
     }
     eprintln!("{runtime:?}:\n{}", table.join("\n"));
 
-    // The link is gone after the runs: the allowlisted server is no longer reachable from a
-    // run without egress (no network at all).
-    let report = executor
-        .run(&RunSpec {
-            task: TaskId(base + 50),
-            image: hostile.id,
-            limits: limits(),
-            timeout: Duration::from_secs(20),
-            stdin: b"connect-tcp 10.78.2.2:8080\n",
-            inputs: &[],
-            egress: &[],
-        })
-        .await
-        .expect("runs");
+    let left = egress::interfaces(Some(&topology.name("r"))).expect("router interfaces");
     assert!(
-        stdout(&report).contains("unreachable"),
-        "{}",
-        stdout(&report)
+        !left
+            .iter()
+            .any(|i| i == egress::BRIDGE || i == egress::PORT),
+        "{left:?}"
     );
+}
+
+/// A UDP flow an earlier task was allowed, kept alive by its server, does not carry a later
+/// task that is not allowed it: established state in the router is not a permission.
+async fn stale_flows_are_no_permission(topology: &Namespaces, runtime: Runtime, base: u64) {
+    let (executor, hostile) = executor(topology, runtime).await;
+    let dns = [EgressRule {
+        address: IpAddress::V4(SERVER),
+        port: KEEPALIVE_PORT,
+        protocol: TransportProtocol::Udp,
+    }];
+    let behaviour = format!("send-udp 10.78.2.2:{KEEPALIVE_PORT} 40000");
+    let first = run_allowing(&executor, hostile, base, &behaviour, &dns).await;
+    assert_eq!(first.outcome, Outcome::Completed { exit_code: 0 });
+    assert!(
+        stdout(&first).contains("answer of"),
+        "the allowed flow works both ways: {}",
+        stdout(&first)
+    );
+    let second = run_allowing(&executor, hostile, base + 1, &behaviour, &allowed()).await;
+    assert_eq!(
+        second.outcome,
+        Outcome::PolicyViolation(Violation::Destination {
+            packets: 1,
+            destinations: vec![Destination {
+                address: IpAddr::from(SERVER),
+                protocol: TransportProtocol::Udp,
+                port: KEEPALIVE_PORT,
+            }],
+        }),
+        "{}",
+        stdout(&second)
+    );
+}
+
+/// A cancelled run's task is cut off at once, and a sweep removes its containers: the host is
+/// as it was.
+async fn a_cancelled_run_is_cut_off_and_swept(topology: &Namespaces, base: u64) {
+    let (executor, hostile) = executor(topology, Runtime::Runc).await;
+    let before = executor.host_state().await.expect("host state");
+    let running = {
+        let (executor, image) = (executor.clone(), hostile.id);
+        tokio::spawn(async move {
+            executor
+                .run(&RunSpec {
+                    task: TaskId(base),
+                    image,
+                    limits: limits(),
+                    timeout: Duration::from_secs(60),
+                    stdin: b"spin\n",
+                    inputs: &[],
+                    egress: &allowed(),
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let router = topology.name("r");
+    assert!(
+        egress::interfaces(Some(&router))
+            .expect("router interfaces")
+            .iter()
+            .any(|i| i == egress::BRIDGE),
+        "the run is wired"
+    );
+    running.abort();
+    assert!(running.await.expect_err("cancelled").is_cancelled());
+    let left = egress::interfaces(Some(&router)).expect("router interfaces");
+    assert!(!left.iter().any(|i| i == egress::PORT), "cut off: {left:?}");
+    assert_eq!(
+        executor.sweep().await.expect("sweeps"),
+        2,
+        "the task and its holder"
+    );
+    let mut residue = Vec::new();
+    for _ in 0..50 {
+        residue = before.diff(&executor.host_state().await.expect("host state"));
+        if residue.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(residue, vec![], "the host is as before the run");
 }
 
 /// One test for both runtimes, so the namespaces are made once and deleted at its end.
@@ -246,7 +348,10 @@ async fn networked(topology: &Namespaces, runtime: Runtime, base: u64) {
 async fn a_networked_task_reaches_only_its_allowlist_under_runc_and_gvisor() {
     let topology = topology();
     networked(&topology, Runtime::Runc, 700).await;
+    stale_flows_are_no_permission(&topology, Runtime::Runc, 720).await;
     networked(&topology, Runtime::Gvisor, 800).await;
+    stale_flows_are_no_permission(&topology, Runtime::Gvisor, 820).await;
+    a_cancelled_run_is_cut_off_and_swept(&topology, 850).await;
 }
 
 #[tokio::test]

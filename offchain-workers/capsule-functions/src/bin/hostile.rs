@@ -99,15 +99,18 @@ fn connect_tcp(target: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn send_udp(target: &str) -> ExitCode {
-    let Ok(addr) = target.parse::<SocketAddr>() else {
-        println!("bad address {target:?}");
+/// `ADDR [SOURCE-PORT]`: one DNS query, from the given source port if any.
+fn send_udp(argument: &str) -> ExitCode {
+    let (target, source_port) = argument.split_once(' ').unwrap_or((argument, "0"));
+    let (Ok(addr), Ok(source_port)) = (target.parse::<SocketAddr>(), source_port.parse::<u16>())
+    else {
+        println!("bad address {argument:?}");
         return ExitCode::from(64);
     };
     // A DNS query for example.com, type A.
     let query: &[u8] =
         b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03com\x00\x00\x01\x00\x01";
-    let sent = UdpSocket::bind("0.0.0.0:0").and_then(|socket| {
+    let sent = UdpSocket::bind(("0.0.0.0", source_port)).and_then(|socket| {
         socket.set_read_timeout(Some(Duration::from_secs(1)))?;
         socket.send_to(query, addr)?;
         let mut buf = [0u8; 512];
