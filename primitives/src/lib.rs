@@ -18,6 +18,8 @@
 //! - [`keys`]: the device, VRF and network keys a gateway registers, and their proofs.
 //! - [`evidence`]: [`CleanupEvidence`], the digests of the host state before and after a run.
 //! - [`task`]: [`TaskOutcome`] and the [`ResultManifest`] an executor's session key signs.
+//! - [`report`]: the [`HpcReport`] an HPC's agent answers a challenge with, its signature, the
+//!   gateway's countersignature, and why a report fails ([`AttestationFailure`]).
 //! - [`signing`]: the digest an ECDSA account signs, so a hardware module can sign extrinsics.
 //!
 //! Each type's encoding is pinned by a golden vector in its module's tests; changing one is a
@@ -35,6 +37,7 @@ pub mod ids;
 pub mod keys;
 pub mod measurement;
 pub mod policy;
+pub mod report;
 pub mod seed;
 pub mod signing;
 pub mod sortition;
@@ -51,6 +54,7 @@ pub use measurement::{ImageDigest, MeasurementDigest};
 pub use policy::{
     EgressRule, IpAddress, PolicyDigest, ResourceLimits, TaskPolicy, TransportProtocol,
 };
+pub use report::{AttestationEvidence, AttestationFailure, HpcReport, Nonce, SignedReport};
 pub use task::{ResultManifest, TaskOutcome};
 pub use vrf::{VrfDomain, VrfProofBytes, VrfTranscriptInput};
 
