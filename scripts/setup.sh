@@ -23,7 +23,9 @@ declare -A needs=(
   [runsc]=runsc                # gVisor, the engine's runtime for light tasks on a gateway
   [nft]=nftables               # egress allowlists and the cleanup evidence's ruleset
   [ip]=iproute2                # task links (egress) and the tests' network namespaces
-  [nsenter]=util-linux         # addressing a task link inside its holder's namespace
+  [swtpm]=swtpm                # the TPM 2.0 emulator the root-of-trust tests run against
+  [swtpm_setup]=swtpm-tools    # manufactures its EK and EK certificate
+  [tpm2_createek]=tpm2-tools   # by hand, for debugging TPM tests
   [git]=git
   [curl]=curl
   [pkg-config]=pkg-config
@@ -33,6 +35,7 @@ for cmd in "${!needs[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${needs[$cmd]}")
 done
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+[ -e /usr/include/tss2/tss2_esys.h ] || missing+=(libtss2-dev)   # tss-esapi (the TPM backend)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"

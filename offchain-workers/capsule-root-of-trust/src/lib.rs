@@ -14,11 +14,18 @@
 //!   exists on the machines that build and test this project, so that backend compiles in CI
 //!   but is **untested here**; its docs say what was checked.
 //!
+//! - `tpm::Tpm` (feature `tpm`): a TPM 2.0 through tss-esapi over Debian's tpm2-tss, tested
+//!   against swtpm: EK certificate checked against a pinned CA list, an attestation key, quotes
+//!   over a pinned PCR selection.
+//!
 //! [`verify`] checks a device signature for any key kind: what a verifier on another gateway
-//! runs on a countersignature.
+//! runs on a countersignature. [`tpm_quote`] checks an HPC's TPM quote without a TPM.
 use capsule_primitives::{DevicePublicKey, DeviceSignature, HardwareLevel};
 
 pub mod software;
+#[cfg(feature = "tpm")]
+pub mod tpm;
+pub mod tpm_quote;
 #[cfg(feature = "zymbit")]
 pub mod zymbit;
 

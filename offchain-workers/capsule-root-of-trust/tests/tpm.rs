@@ -1,0 +1,166 @@
+//! The TPM backend against swtpm (a TPM 2.0 emulator this test manufactures and starts, with
+//! an EK certificate from swtpm's local CA, pinned here as the only CA): the EK certificate
+//! chains to the pinned CA and holds the TPM's EK; a quote over a report's digest passes; the
+//! same quote checked against another nonce, after a PCR change, or replayed, fails.
+#![cfg(feature = "tpm")]
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command},
+    time::Duration,
+};
+
+use capsule_root_of_trust::{
+    tpm::{verify_ek_certificate, Tpm},
+    tpm_quote::{verify_quote, QuoteError},
+};
+
+/// swtpm's local CA, made on the machine by `swtpm_setup` the first time.
+const LOCAL_CA: &str = "/var/lib/swtpm-localca";
+const PCRS: [u8; 6] = [0, 1, 2, 3, 7, 16];
+
+struct Swtpm {
+    child: Child,
+    port: u16,
+    _state: tempfile::TempDir,
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port whose successor is free too (the swtpm TCTI finds the control port there).
+fn free_port_pair() -> u16 {
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Manufactures a TPM (EK and its certificate) and serves it on loopback.
+fn swtpm() -> Swtpm {
+    let state = tempfile::tempdir().expect("tempdir");
+    let setup = Command::new("swtpm_setup")
+        .args(["--tpm2", "--create-ek-cert", "--overwrite", "--tpmstate"])
+        .arg(state.path())
+        .output()
+        .expect("swtpm_setup (scripts/setup.sh installs swtpm-tools)");
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let port = free_port_pair();
+    let ctrl = port + 1;
+    let child = Command::new("swtpm")
+        .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
+        .arg("--tpmstate")
+        .arg(format!("dir={}", state.path().display()))
+        .arg("--server")
+        .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
+        .arg("--ctrl")
+        .arg(format!("type=tcp,port={ctrl},bindaddr=127.0.0.1"))
+        .spawn()
+        .expect("swtpm");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Swtpm {
+        child,
+        port,
+        _state: state,
+    }
+}
+
+fn read(path: impl AsRef<Path>) -> Vec<u8> {
+    std::fs::read(path.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.as_ref().display()))
+}
+
+#[test]
+fn the_ek_chains_to_the_pinned_ca_and_quotes_bind_the_nonce_and_the_pcrs() {
+    let emulator = swtpm();
+    let tpm =
+        Tpm::connect(&format!("swtpm:host=127.0.0.1,port={}", emulator.port)).expect("connects");
+
+    // EK certificate: chains to swtpm's CA (pinned) and holds this TPM's EK.
+    let ca = PathBuf::from(LOCAL_CA);
+    let certificate = tpm.ek_certificate().expect("EK certificate");
+    let modulus = verify_ek_certificate(
+        &certificate,
+        &[read(ca.join("swtpm-localca-rootca-cert.pem"))],
+        &[read(ca.join("issuercert.pem"))],
+    )
+    .expect("chains to the pinned CA");
+    assert_eq!(
+        modulus,
+        tpm.ek_modulus().expect("EK"),
+        "the certificate is this TPM's"
+    );
+    // With no pinned CA, or its intermediate missing, it does not chain.
+    assert!(verify_ek_certificate(&certificate, &[], &[]).is_err());
+    assert!(verify_ek_certificate(
+        &certificate,
+        &[read(ca.join("swtpm-localca-rootca-cert.pem"))],
+        &[]
+    )
+    .is_err());
+
+    // Quotes.
+    let key = tpm.create_attestation_key().expect("attestation key");
+    let verifying = p256::ecdsa::VerifyingKey::from_sec1_bytes(&key.public).expect("P-256");
+    let nonce = [0x11; 32];
+    let quote = tpm.quote(&key, &nonce, &PCRS).expect("quotes");
+    let golden: Vec<(u8, [u8; 32])> = quote.pcrs.iter().copied().collect();
+    let clock = verify_quote(&quote, &verifying, &nonce, &golden, None).expect("passes");
+    assert_eq!(
+        verify_quote(&quote, &verifying, &[0x12; 32], &golden, None),
+        Err(QuoteError::WrongNonce)
+    );
+    assert_eq!(
+        verify_quote(&quote, &verifying, &nonce, &golden[..5], None),
+        Err(QuoteError::WrongSelection),
+        "another selection than the pinned one"
+    );
+    assert_eq!(
+        verify_quote(&quote, &verifying, &nonce, &golden, Some(&clock)),
+        Err(QuoteError::ClockWentBack),
+        "the same quote again"
+    );
+    let mut forged = quote.clone();
+    forged.pcrs[0].1[0] ^= 1;
+    assert_eq!(
+        verify_quote(&forged, &verifying, &nonce, &golden, None),
+        Err(QuoteError::PcrDigest),
+        "reported values that are not the quoted ones"
+    );
+    let other = tpm.create_attestation_key().expect("another key");
+    let other = p256::ecdsa::VerifyingKey::from_sec1_bytes(&other.public).expect("P-256");
+    assert_eq!(
+        verify_quote(&quote, &other, &nonce, &golden, None),
+        Err(QuoteError::Signature)
+    );
+
+    // A PCR change: the next quote no longer matches the golden values.
+    tpm.extend_pcr16([0xab; 32]).expect("extends");
+    let nonce = [0x21; 32];
+    let changed = tpm.quote(&key, &nonce, &PCRS).expect("quotes");
+    assert_eq!(
+        verify_quote(&changed, &verifying, &nonce, &golden, Some(&clock)),
+        Err(QuoteError::PcrValues)
+    );
+    let now: Vec<(u8, [u8; 32])> = changed.pcrs.iter().copied().collect();
+    assert_ne!(now[5], golden[5], "PCR 16 moved");
+    verify_quote(&changed, &verifying, &nonce, &now, Some(&clock))
+        .expect("passes against the new values, its clock after the first");
+}
