@@ -22,6 +22,7 @@
 //! runs on a countersignature. [`tpm_quote`] checks an HPC's TPM quote without a TPM.
 use capsule_primitives::{DevicePublicKey, DeviceSignature, HardwareLevel};
 
+pub mod credential;
 pub mod software;
 #[cfg(feature = "tpm")]
 pub mod tpm;

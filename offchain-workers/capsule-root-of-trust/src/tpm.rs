@@ -16,22 +16,25 @@ use std::{str::FromStr, sync::Mutex};
 use capsule_primitives::report::TpmQuote;
 use tss_esapi::{
     abstraction::{ak, ek, AsymmetricAlgorithmSelection},
-    handles::{KeyHandle, PcrHandle},
+    attributes::SessionAttributesBuilder,
+    constants::SessionType,
+    handles::{AuthHandle, KeyHandle, PcrHandle, SessionHandle},
     interface_types::{
         algorithm::{AsymmetricAlgorithm, HashingAlgorithm, SignatureSchemeAlgorithm},
         ecc::EccCurve,
         key_bits::RsaKeyBits,
+        session_handles::{AuthSession, PolicySession},
     },
     structures::{
-        Data, Digest, DigestValues, PcrSelectionListBuilder, PcrSlot, Public, Signature,
-        SignatureScheme,
+        Data, Digest, DigestValues, EncryptedSecret, IdObject, PcrSelectionListBuilder, PcrSlot,
+        Public, Signature, SignatureScheme, SymmetricDefinition,
     },
     tcti_ldr::TctiNameConf,
     traits::Marshall,
     Context,
 };
 
-use crate::RootOfTrustError;
+use crate::{credential::Credential, RootOfTrustError};
 
 fn tpm(what: &'static str) -> impl FnOnce(tss_esapi::Error) -> RootOfTrustError {
     move |e| RootOfTrustError::Module(format!("TPM: {what}: {e}"))
@@ -211,6 +214,64 @@ impl Tpm {
             Err(RootOfTrustError::Module(
                 "TPM: the PCRs kept moving while quoting".into(),
             ))
+        })
+    }
+
+    /// Recovers a credential made for `key` with [`crate::credential::make_credential`]
+    /// (`TPM2_ActivateCredential`; the EK's policy is satisfied with `PolicySecret` of the
+    /// endorsement hierarchy). Fails unless this TPM holds the EK and `key` is the key named.
+    pub fn activate_credential(
+        &self,
+        key: &AttestationKey,
+        credential: &Credential,
+    ) -> Result<Vec<u8>, RootOfTrustError> {
+        self.with(|ctx| {
+            let policy = ctx
+                .start_auth_session(
+                    None,
+                    None,
+                    None,
+                    SessionType::Policy,
+                    SymmetricDefinition::AES_128_CFB,
+                    HashingAlgorithm::Sha256,
+                )
+                .map_err(tpm("starting a policy session"))?
+                .ok_or_else(|| RootOfTrustError::Module("TPM: no policy session".into()))?;
+            let (attributes, mask) = SessionAttributesBuilder::new()
+                .with_decrypt(true)
+                .with_encrypt(true)
+                .build();
+            let activated = ctx
+                .tr_sess_set_attributes(policy, attributes, mask)
+                .and_then(|()| {
+                    ctx.execute_with_nullauth_session(|ctx| {
+                        ctx.policy_secret(
+                            PolicySession::try_from(policy)?,
+                            AuthHandle::Endorsement,
+                            Default::default(),
+                            Default::default(),
+                            Default::default(),
+                            None,
+                        )
+                    })
+                })
+                .and_then(|_| {
+                    ctx.execute_with_sessions(
+                        (Some(AuthSession::Password), Some(policy), None),
+                        |ctx| {
+                            ctx.activate_credential(
+                                key.handle,
+                                self.ek,
+                                IdObject::try_from(credential.id_object.clone())?,
+                                EncryptedSecret::try_from(credential.encrypted_secret.clone())?,
+                            )
+                        },
+                    )
+                });
+            let flushed = ctx.flush_context(SessionHandle::from(policy).into());
+            let secret = activated.map_err(tpm("activating the credential"))?;
+            flushed.map_err(tpm("flushing the policy session"))?;
+            Ok(secret.value().to_vec())
         })
     }
 

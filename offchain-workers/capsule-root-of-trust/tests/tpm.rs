@@ -1,6 +1,7 @@
 //! The TPM backend against swtpm (a TPM 2.0 emulator this test manufactures and starts, with
 //! an EK certificate from swtpm's local CA, pinned here as the only CA): the EK certificate
-//! chains to the pinned CA and holds the TPM's EK; a quote over a report's digest passes; the
+//! chains to the pinned CA and holds the TPM's EK; a credential made in software for the
+//! attestation key is recovered by this TPM only for that key; a quote over a report's digest passes; the
 //! same quote checked against another nonce, after a PCR change, or replayed, fails.
 #![cfg(feature = "tpm")]
 use std::{
@@ -11,6 +12,7 @@ use std::{
 };
 
 use capsule_root_of_trust::{
+    credential::make_credential,
     tpm::{verify_ek_certificate, Tpm},
     tpm_quote::{verify_quote, QuoteError},
 };
@@ -116,8 +118,30 @@ fn the_ek_chains_to_the_pinned_ca_and_quotes_bind_the_nonce_and_the_pcrs() {
     )
     .is_err());
 
-    // Quotes.
+    // The attestation key is bound to this EK: a credential made for it (in software, from the
+    // certificate's key) comes back only through this TPM and only for that key's name.
     let key = tpm.create_attestation_key().expect("attestation key");
+    let secret = [0x5e; 32];
+    let credential = make_credential(&modulus, &key.name, &secret).expect("makes");
+    assert_eq!(
+        tpm.activate_credential(&key, &credential)
+            .expect("activates"),
+        secret
+    );
+    let wrong_name =
+        make_credential(&modulus, &[&key.name[..2], &[0u8; 32]].concat(), &secret).expect("makes");
+    assert!(
+        tpm.activate_credential(&key, &wrong_name).is_err(),
+        "another key's name"
+    );
+    let mut garbled = credential.clone();
+    garbled.id_object[40] ^= 1;
+    assert!(
+        tpm.activate_credential(&key, &garbled).is_err(),
+        "a changed credential"
+    );
+
+    // Quotes.
     let verifying = p256::ecdsa::VerifyingKey::from_sec1_bytes(&key.public).expect("P-256");
     let nonce = [0x11; 32];
     let quote = tpm.quote(&key, &nonce, &PCRS).expect("quotes");
