@@ -15,8 +15,10 @@
 //!   but is **untested here**; its docs say what was checked.
 //!
 //! - `tpm::Tpm` (feature `tpm`): a TPM 2.0 through tss-esapi over Debian's tpm2-tss, tested
-//!   against swtpm: EK certificate checked against a pinned CA list, an attestation key, quotes
-//!   over a pinned PCR selection.
+//!   against swtpm: EK certificate checked against a pinned CA list, an attestation key bound to
+//!   the EK by make/activate-credential ([`credential`] makes credentials in software), quotes
+//!   over a pinned PCR selection; `tpm::TpmRootOfTrust` is the trait on a TPM (a deterministic
+//!   P-256 device key of the owner hierarchy, sealing under its storage primary).
 //!
 //! [`verify`] checks a device signature for any key kind: what a verifier on another gateway
 //! runs on a countersignature. [`tpm_quote`] checks an HPC's TPM quote without a TPM.

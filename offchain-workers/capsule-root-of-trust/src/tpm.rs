@@ -16,9 +16,12 @@ use std::{str::FromStr, sync::Mutex};
 use capsule_primitives::report::TpmQuote;
 use tss_esapi::{
     abstraction::{ak, ek, AsymmetricAlgorithmSelection},
+    attributes::ObjectAttributesBuilder,
     attributes::SessionAttributesBuilder,
+    constants::tss::{TPM2_RH_NULL, TPM2_ST_HASHCHECK},
     constants::SessionType,
     handles::{AuthHandle, KeyHandle, PcrHandle, SessionHandle},
+    interface_types::{algorithm::PublicAlgorithm, resource_handles::Hierarchy},
     interface_types::{
         algorithm::{AsymmetricAlgorithm, HashingAlgorithm, SignatureSchemeAlgorithm},
         ecc::EccCurve,
@@ -26,13 +29,18 @@ use tss_esapi::{
         session_handles::{AuthSession, PolicySession},
     },
     structures::{
-        Data, Digest, DigestValues, EncryptedSecret, IdObject, PcrSelectionListBuilder, PcrSlot,
-        Public, Signature, SignatureScheme, SymmetricDefinition,
+        Data, Digest, DigestValues, EccScheme, EncryptedSecret, HashScheme, HashcheckTicket,
+        IdObject, KeyedHashScheme, PcrSelectionListBuilder, PcrSlot, Private, Public,
+        PublicBuilder, PublicKeyedHashParameters, SensitiveData, Signature, SignatureScheme,
+        SymmetricDefinition,
     },
     tcti_ldr::TctiNameConf,
-    traits::Marshall,
+    traits::{Marshall, UnMarshall},
+    tss2_esys::TPMT_TK_HASHCHECK,
     Context,
 };
+
+use capsule_primitives::{DevicePublicKey, DeviceSignature, HardwareLevel};
 
 use crate::{credential::Credential, RootOfTrustError};
 
@@ -285,6 +293,216 @@ impl Tpm {
             );
             ctx.execute_with_nullauth_session(|ctx| ctx.pcr_extend(PcrHandle::Pcr16, values))
                 .map_err(tpm("extending PCR 16"))
+        })
+    }
+}
+
+/// The primaries of the owner hierarchy this backend derives (deterministic: the same template
+/// on the same TPM gives the same key at every boot, so nothing is stored but sealed blobs).
+fn device_key_template() -> Result<Public, tss_esapi::Error> {
+    tss_esapi::utils::create_unrestricted_signing_ecc_public(
+        EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)),
+        EccCurve::NistP256,
+    )
+}
+
+fn storage_key_template() -> Result<Public, tss_esapi::Error> {
+    tss_esapi::utils::create_restricted_decryption_rsa_public(
+        tss_esapi::abstraction::cipher::Cipher::aes_128_cfb().try_into()?,
+        RsaKeyBits::Rsa2048,
+        tss_esapi::structures::RsaExponent::default(),
+    )
+}
+
+fn sealed_object_template() -> Result<Public, tss_esapi::Error> {
+    PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::KeyedHash)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(
+            ObjectAttributesBuilder::new()
+                .with_fixed_tpm(true)
+                .with_fixed_parent(true)
+                .with_user_with_auth(true)
+                .build()?,
+        )
+        .with_keyed_hash_parameters(PublicKeyedHashParameters::new(KeyedHashScheme::Null))
+        .with_keyed_hash_unique_identifier(Digest::default())
+        .build()
+}
+
+/// Runs `f` with a transient primary of `template` in the owner hierarchy, flushed after.
+fn with_primary<T>(
+    ctx: &mut Context,
+    template: Public,
+    f: impl FnOnce(&mut Context, KeyHandle) -> Result<T, tss_esapi::Error>,
+) -> Result<T, tss_esapi::Error> {
+    let primary = ctx
+        .execute_with_nullauth_session(|ctx| {
+            ctx.create_primary(Hierarchy::Owner, template, None, None, None, None)
+        })?
+        .key_handle;
+    let result = f(ctx, primary);
+    let flushed = ctx.flush_context(primary.into());
+    let value = result?;
+    flushed?;
+    Ok(value)
+}
+
+/// The TPM as a gateway's root of trust: the device key is a P-256 signing primary of the
+/// owner hierarchy, the same at every start; sealed data is a sealed object under the storage
+/// primary, whose public and private parts are the blob. The level is
+/// [`HardwareLevel::GatewayHsm`]: the keys never leave the TPM (an HPC's own TPM proves more,
+/// through its quotes: [`HardwareLevel::HpcTpm`]).
+pub struct TpmRootOfTrust {
+    tpm: Tpm,
+    public: [u8; 33],
+}
+
+impl TpmRootOfTrust {
+    /// Derives the device key of `tpm`.
+    pub fn new(tpm: Tpm) -> Result<Self, RootOfTrustError> {
+        let public = tpm.with(|ctx| {
+            let (x, y) = with_primary(
+                ctx,
+                device_key_template().map_err(tpm_err("templating the device key"))?,
+                |ctx, key| {
+                    let (public, _, _) = ctx.read_public(key)?;
+                    match public {
+                        Public::Ecc { unique, .. } => {
+                            Ok((pad32(unique.x().value()), pad32(unique.y().value())))
+                        }
+                        _ => Err(tss_esapi::Error::WrapperError(
+                            tss_esapi::WrapperErrorKind::WrongValueFromTpm,
+                        )),
+                    }
+                },
+            )
+            .map_err(tpm_err("deriving the device key"))?;
+            compressed(&x, &y)
+        })?;
+        Ok(Self { tpm, public })
+    }
+}
+
+fn tpm_err(what: &'static str) -> impl Fn(tss_esapi::Error) -> RootOfTrustError {
+    move |e| RootOfTrustError::Module(format!("TPM: {what}: {e}"))
+}
+
+fn compressed(x: &[u8; 32], y: &[u8; 32]) -> Result<[u8; 33], RootOfTrustError> {
+    let mut sec1 = vec![4u8];
+    sec1.extend_from_slice(x);
+    sec1.extend_from_slice(y);
+    let key = p256::PublicKey::from_sec1_bytes(&sec1)
+        .map_err(|_| RootOfTrustError::Module("TPM: a key off the curve".into()))?;
+    let mut out = [0u8; 33];
+    out.copy_from_slice(
+        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, true).as_bytes(),
+    );
+    Ok(out)
+}
+
+impl crate::RootOfTrust for TpmRootOfTrust {
+    fn level(&self) -> HardwareLevel {
+        HardwareLevel::GatewayHsm
+    }
+
+    fn device_public_key(&self) -> DevicePublicKey {
+        DevicePublicKey::EcdsaP256(self.public)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<DeviceSignature, RootOfTrustError> {
+        let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(message).into();
+        self.tpm.with(|ctx| {
+            let template = device_key_template().map_err(tpm_err("templating the device key"))?;
+            let signature = with_primary(ctx, template, |ctx, key| {
+                let ticket = HashcheckTicket::try_from(TPMT_TK_HASHCHECK {
+                    tag: TPM2_ST_HASHCHECK,
+                    hierarchy: TPM2_RH_NULL,
+                    digest: Default::default(),
+                })?;
+                ctx.execute_with_nullauth_session(|ctx| {
+                    ctx.sign(
+                        key,
+                        Digest::try_from(digest.to_vec())?,
+                        SignatureScheme::Null,
+                        ticket,
+                    )
+                })
+            })
+            .map_err(tpm_err("signing"))?;
+            let Signature::EcDsa(ecc) = signature else {
+                return Err(RootOfTrustError::Module(
+                    "TPM: not an ECDSA signature".into(),
+                ));
+            };
+            let mut rs = [0u8; 64];
+            rs[..32].copy_from_slice(&pad32(ecc.signature_r().value()));
+            rs[32..].copy_from_slice(&pad32(ecc.signature_s().value()));
+            // ECDSA signatures are normalised to low s, as verifiers expect.
+            let normalised = p256::ecdsa::Signature::from_slice(&rs)
+                .map_err(|_| RootOfTrustError::Module("TPM: a malformed signature".into()))?;
+            let normalised = normalised.normalize_s().unwrap_or(normalised);
+            rs.copy_from_slice(&normalised.to_bytes());
+            Ok(DeviceSignature::EcdsaP256(rs))
+        })
+    }
+
+    fn seal(&self, data: &[u8]) -> Result<Vec<u8>, RootOfTrustError> {
+        self.tpm.with(|ctx| {
+            let template = storage_key_template().map_err(tpm_err("templating the storage key"))?;
+            let created = with_primary(ctx, template, |ctx, storage| {
+                ctx.execute_with_nullauth_session(|ctx| {
+                    ctx.create(
+                        storage,
+                        sealed_object_template()?,
+                        None,
+                        Some(SensitiveData::try_from(data.to_vec())?),
+                        None,
+                        None,
+                    )
+                })
+            })
+            .map_err(tpm_err("sealing"))?;
+            let public = created
+                .out_public
+                .marshall()
+                .map_err(tpm_err("marshalling the sealed object"))?;
+            let private = created.out_private.value().to_vec();
+            let mut blob = Vec::with_capacity(4 + public.len() + private.len());
+            for part in [&public, &private] {
+                blob.extend_from_slice(&(part.len() as u16).to_be_bytes());
+                blob.extend_from_slice(part);
+            }
+            Ok(blob)
+        })
+    }
+
+    fn unseal(&self, sealed: &[u8]) -> Result<Vec<u8>, RootOfTrustError> {
+        let mut rest = sealed;
+        let mut part = || -> Result<Vec<u8>, RootOfTrustError> {
+            if rest.len() < 2 {
+                return Err(RootOfTrustError::Unseal);
+            }
+            let n = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            let body = rest.get(2..2 + n).ok_or(RootOfTrustError::Unseal)?.to_vec();
+            rest = &rest[2 + n..];
+            Ok(body)
+        };
+        let (public, private) = (part()?, part()?);
+        let public = Public::unmarshall(&public).map_err(|_| RootOfTrustError::Unseal)?;
+        let private = Private::try_from(private).map_err(|_| RootOfTrustError::Unseal)?;
+        self.tpm.with(|ctx| {
+            let template = storage_key_template().map_err(tpm_err("templating the storage key"))?;
+            with_primary(ctx, template, |ctx, storage| {
+                let object =
+                    ctx.execute_with_nullauth_session(|ctx| ctx.load(storage, private, public))?;
+                let data = ctx.execute_with_nullauth_session(|ctx| ctx.unseal(object.into()));
+                let flushed = ctx.flush_context(object.into());
+                let data = data?;
+                flushed?;
+                Ok(data.value().to_vec())
+            })
+            .map_err(|_| RootOfTrustError::Unseal)
         })
     }
 }

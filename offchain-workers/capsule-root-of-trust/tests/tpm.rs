@@ -188,3 +188,56 @@ fn the_ek_chains_to_the_pinned_ca_and_quotes_bind_the_nonce_and_the_pcrs() {
     verify_quote(&changed, &verifying, &nonce, &now, Some(&clock))
         .expect("passes against the new values, its clock after the first");
 }
+
+#[test]
+fn the_tpm_root_of_trust_keeps_its_device_key_and_seals_for_itself_only() {
+    use capsule_root_of_trust::{tpm::TpmRootOfTrust, verify, RootOfTrust, RootOfTrustError};
+    let emulator = swtpm();
+    let tcti = format!("swtpm:host=127.0.0.1,port={}", emulator.port);
+    let root = TpmRootOfTrust::new(Tpm::connect(&tcti).expect("connects")).expect("device key");
+    let signature = root.sign(b"countersigned report").expect("signs");
+    assert!(verify(
+        &root.device_public_key(),
+        b"countersigned report",
+        &signature
+    ));
+    assert!(!verify(
+        &root.device_public_key(),
+        b"another report",
+        &signature
+    ));
+    let sealed = root.seal(b"the VRF key").expect("seals");
+    drop(root);
+
+    // Another start: the same device key, and the blob unseals.
+    let again = TpmRootOfTrust::new(Tpm::connect(&tcti).expect("connects")).expect("device key");
+    assert!(verify(
+        &again.device_public_key(),
+        b"countersigned report",
+        &signature
+    ));
+    assert_eq!(again.unseal(&sealed).expect("unseals"), b"the VRF key");
+    let mut changed = sealed.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    assert!(matches!(
+        again.unseal(&changed),
+        Err(RootOfTrustError::Unseal)
+    ));
+    assert!(matches!(
+        again.unseal(&[0, 9, 1]),
+        Err(RootOfTrustError::Unseal)
+    ));
+
+    // Another TPM: another device key, and the blob does not unseal there.
+    let other = swtpm();
+    let stranger = TpmRootOfTrust::new(
+        Tpm::connect(&format!("swtpm:host=127.0.0.1,port={}", other.port)).expect("connects"),
+    )
+    .expect("device key");
+    assert_ne!(stranger.device_public_key(), again.device_public_key());
+    assert!(matches!(
+        stranger.unseal(&sealed),
+        Err(RootOfTrustError::Unseal)
+    ));
+}
