@@ -6,6 +6,7 @@
 //! the runtime's dependency tree.
 //!
 //! - [`ids`]: [`TaskId`], [`RoundId`], [`EpochIndex`].
+//! - [`agent`]: the messages between a gateway and its HPC's agent.
 //! - [`measurement`]: [`MeasurementDigest`] and [`ImageDigest`] (a Docker image id).
 //! - [`attestation`]: [`Verdict`], [`HardwareLevel`], [`AttestationPhase`].
 //! - [`golden`]: the golden measurements governance approves, and their ids.
@@ -28,6 +29,7 @@
 
 extern crate alloc;
 
+pub mod agent;
 pub mod attestation;
 pub mod capsule;
 pub mod evidence;
