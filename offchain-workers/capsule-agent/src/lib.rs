@@ -1,0 +1,198 @@
+//! # Capsule agent
+//!
+//! The agent inside the HPC's boot image. At every boot it makes its session keys: an X25519
+//! key, its Noise static key (to which data keys are re-wrapped), and an Ed25519 key that signs
+//! reports and result manifests. It opens the Noise channel to its gateway (whose static key
+//! and per-boot secret it was given) and answers each challenge with a [`SignedReport`] of what
+//! [`capsule_measure`] reads, bound to the challenge's nonce and carrying both session keys,
+//! with a TPM quote over the report's quoted digest where the HPC has a TPM (feature `tpm`).
+//!
+//! A report it cannot make (a source it needs failed) is answered with
+//! [`AgentMessage::CannotReport`] and the reason, never a panic or silence.
+use capsule_channel::{Channel, ChannelError};
+use capsule_measure::{DiskTree, MeasureError, Sources};
+use capsule_primitives::{
+    agent::{AgentMessage, GatewayMessage, MAX_REASON},
+    keys::HpcSessionKeys,
+    report::{quoted_digest, report_signing_message, HpcReport, Nonce},
+    BoundedVec, SignedReport,
+};
+use codec::{Decode, Encode};
+use ed25519_dalek::{Signer, SigningKey};
+use rand_core::OsRng;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::{info, warn};
+
+/// The keys made at every boot.
+pub struct SessionKeys {
+    pub noise_private: [u8; 32],
+    pub noise_public: [u8; 32],
+    pub signing: SigningKey,
+}
+
+impl SessionKeys {
+    /// Fresh keys from the OS's randomness.
+    pub fn generate() -> Result<Self, ChannelError> {
+        let (noise_private, noise_public) = capsule_channel::generate_static_key()?;
+        Ok(Self {
+            noise_private,
+            noise_public,
+            signing: SigningKey::generate(&mut OsRng),
+        })
+    }
+
+    /// Both public keys, as reports carry them.
+    pub fn public(&self) -> HpcSessionKeys {
+        HpcSessionKeys {
+            x25519: self.noise_public,
+            ed25519: self.signing.verifying_key().to_bytes(),
+        }
+    }
+}
+
+/// Quotes from the HPC's TPM.
+#[cfg(feature = "tpm")]
+pub struct TpmQuoter {
+    pub tpm: capsule_root_of_trust::tpm::Tpm,
+    pub key: capsule_root_of_trust::tpm::AttestationKey,
+    pub pcrs: Vec<u8>,
+}
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Measure(#[from] MeasureError),
+    #[error("the gateway sent a message that is not a gateway message")]
+    Undecodable,
+    #[error("the TPM failed: {0}")]
+    Tpm(String),
+}
+
+/// Test-only misbehaviour (feature `fault-injection`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// From the second challenge on, answer with the first report again.
+    ReplayFirstReport,
+    /// Sign reports with a key that is not the reported one.
+    WrongSigningKey,
+}
+
+/// An HPC's agent for one boot.
+pub struct Agent {
+    sources: Sources,
+    salt: [u8; 32],
+    disk: Option<DiskTree>,
+    keys: SessionKeys,
+    #[cfg(feature = "tpm")]
+    tpm: Option<TpmQuoter>,
+    fault: Option<Fault>,
+}
+
+impl Agent {
+    /// Reads the disk once (its tree) and keeps `keys` for the boot.
+    pub fn new(sources: Sources, salt: [u8; 32], keys: SessionKeys) -> Result<Self, AgentError> {
+        let disk = sources
+            .disk
+            .as_deref()
+            .map(|path| DiskTree::build(path, sources.disk_block_bytes))
+            .transpose()?;
+        Ok(Self {
+            sources,
+            salt,
+            disk,
+            keys,
+            #[cfg(feature = "tpm")]
+            tpm: None,
+            fault: None,
+        })
+    }
+
+    /// Quotes with `quoter` in every report.
+    #[cfg(feature = "tpm")]
+    pub fn with_tpm(mut self, quoter: TpmQuoter) -> Self {
+        self.tpm = Some(quoter);
+        self
+    }
+
+    /// Misbehaves as told (tests only).
+    #[cfg(feature = "fault-injection")]
+    pub fn with_fault(mut self, fault: Fault) -> Self {
+        self.fault = Some(fault);
+        self
+    }
+
+    pub fn session_keys(&self) -> &SessionKeys {
+        &self.keys
+    }
+
+    /// A signed report for `nonce`.
+    pub fn report(&self, nonce: Nonce, disk_samples: u32) -> Result<SignedReport, AgentError> {
+        let golden = capsule_measure::golden_fields(
+            &self.sources,
+            &self.salt,
+            self.disk.as_ref(),
+            &nonce,
+            disk_samples,
+        )?;
+        let session_keys = self.keys.public();
+        let _quoted = quoted_digest(&nonce, &session_keys, &golden);
+        #[cfg(feature = "tpm")]
+        let quote = self
+            .tpm
+            .as_ref()
+            .map(|q| q.tpm.quote(&q.key, &_quoted, &q.pcrs))
+            .transpose()
+            .map_err(|e| AgentError::Tpm(e.to_string()))?;
+        #[cfg(not(feature = "tpm"))]
+        let quote = None;
+        let report = HpcReport {
+            nonce,
+            session_keys,
+            golden,
+            info: capsule_measure::informational(&self.sources.proc_dir),
+            quote,
+        };
+        let signing = match self.fault {
+            Some(Fault::WrongSigningKey) => SigningKey::generate(&mut OsRng),
+            _ => self.keys.signing.clone(),
+        };
+        let signature = signing.sign(&report_signing_message(&report)).to_bytes();
+        Ok(SignedReport { report, signature })
+    }
+
+    /// Answers challenges until the channel ends.
+    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        channel: &mut Channel<S>,
+    ) -> Result<(), AgentError> {
+        let mut first: Option<SignedReport> = None;
+        loop {
+            let message = channel.recv().await?;
+            let GatewayMessage::Challenge {
+                nonce,
+                disk_samples,
+            } = GatewayMessage::decode(&mut message.as_slice())
+                .map_err(|_| AgentError::Undecodable)?;
+            let answer = match (self.fault, &first) {
+                (Some(Fault::ReplayFirstReport), Some(old)) => AgentMessage::Report(old.clone()),
+                _ => match self.report(nonce, disk_samples) {
+                    Ok(signed) => {
+                        first.get_or_insert_with(|| signed.clone());
+                        AgentMessage::Report(signed)
+                    }
+                    Err(error) => {
+                        warn!(%error, "cannot report");
+                        let mut reason = error.to_string().into_bytes();
+                        reason.truncate(MAX_REASON as usize);
+                        AgentMessage::CannotReport(BoundedVec::truncate_from(reason))
+                    }
+                },
+            };
+            channel.send(&answer.encode()).await?;
+            info!("answered a challenge");
+        }
+    }
+}

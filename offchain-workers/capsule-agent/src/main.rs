@@ -1,0 +1,101 @@
+//! `capsule-agent`: the HPC's attestation agent (see the crate docs).
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use capsule_agent::{Agent, SessionKeys};
+use capsule_channel::{Channel, Schedule};
+use capsule_measure::Sources;
+use clap::Parser;
+
+/// Answers the gateway's challenges with signed reports over the Noise channel.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// The gateway's attestation server, `host:port`.
+    #[arg(long)]
+    gateway: String,
+    /// The gateway's Noise static public key (64 hex digits), from the boot server.
+    #[arg(long)]
+    gateway_key: String,
+    /// File holding this boot's secret (64 hex digits), from the boot server.
+    #[arg(long)]
+    boot_secret_file: PathBuf,
+    /// The fingerprint salt (64 hex digits), from the boot server.
+    #[arg(long)]
+    salt: String,
+    /// A JSON file naming the measured paths (tests); without it, this machine's.
+    #[arg(long)]
+    sources: Option<PathBuf>,
+    /// The boot image to hash, with the machine's own sources.
+    #[arg(long, default_value = "/run/capsule/boot.efi")]
+    boot_image: PathBuf,
+    /// The disk to measure, with the machine's own sources.
+    #[arg(long)]
+    disk: Option<PathBuf>,
+    /// Test-only misbehaviour: replay-first-report or wrong-signing-key.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long)]
+    fault: Option<String>,
+}
+
+fn hex32(text: &str, what: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim()).with_context(|| format!("{what} is not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{what} must be 32 bytes (64 hex digits)"))
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let gateway_key = hex32(&args.gateway_key, "--gateway-key")?;
+    let secret = std::fs::read_to_string(&args.boot_secret_file)
+        .with_context(|| format!("reading {}", args.boot_secret_file.display()))?;
+    let secret = hex32(&secret, "the boot secret")?;
+    let salt = hex32(&args.salt, "--salt")?;
+    let sources = match &args.sources {
+        Some(path) => serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{} is not a sources file", path.display()))?,
+        None => Sources::system(args.boot_image.clone(), args.disk.clone()),
+    };
+    let keys = SessionKeys::generate().context("making the session keys")?;
+    let public = keys.public();
+    // Announced on stdout, for the boot log and for tests.
+    println!(
+        "{{\"x25519\":\"{}\",\"ed25519\":\"{}\"}}",
+        hex::encode(public.x25519),
+        hex::encode(public.ed25519)
+    );
+    let (noise_private, agent) = (keys.noise_private, Agent::new(sources, salt, keys)?);
+    #[cfg(feature = "fault-injection")]
+    let agent = match args.fault.as_deref() {
+        None => agent,
+        Some("replay-first-report") => agent.with_fault(capsule_agent::Fault::ReplayFirstReport),
+        Some("wrong-signing-key") => agent.with_fault(capsule_agent::Fault::WrongSigningKey),
+        Some(other) => bail!("unknown fault {other:?}"),
+    };
+    let stream = tokio::net::TcpStream::connect(&args.gateway)
+        .await
+        .with_context(|| format!("connecting to the gateway at {}", args.gateway))?;
+    stream.set_nodelay(true)?;
+    let mut channel = Channel::initiate(
+        stream,
+        noise_private,
+        gateway_key,
+        secret,
+        Schedule::default(),
+    )
+    .await
+    .context("the handshake with the gateway failed: check --gateway-key and the boot secret")?;
+    match agent.serve(&mut channel).await {
+        Err(capsule_agent::AgentError::Channel(capsule_channel::ChannelError::Closed)) => Ok(()),
+        Err(error) => bail!("the agent stopped: {error}"),
+        Ok(()) => Ok(()),
+    }
+}

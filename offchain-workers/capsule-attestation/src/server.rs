@@ -1,0 +1,245 @@
+//! The attestation server's loop for one HPC over its agent channel.
+//!
+//! It challenges at unpredictable intervals (exponentially distributed, so the time since the
+//! last challenge says nothing about the next; mean [`ServerConfig::mean_interval`]), with a
+//! fresh random nonce each time, and checks each answer ([`check_report`]). The boot's session
+//! keys are pinned at the first report, which must carry the channel's own static key. Each
+//! accepted report is countersigned and handed out as [`Event::Accepted`]. The first violation
+//! (a failed check, a report the agent cannot make, no answer in time, an undecodable message,
+//! a broken channel) stops the running task, power-cycles the HPC, and ends the loop with the
+//! [`ViolationRecord`] an audit round takes as evidence. Policy: every violation power-cycles:
+//! an HPC whose state or channel cannot be vouched for is booted afresh.
+use std::time::{Duration, Instant};
+
+use capsule_channel::{Channel, ChannelError};
+use capsule_primitives::{
+    agent::{AgentMessage, GatewayMessage},
+    keys::HpcSessionKeys,
+    report::Nonce,
+    AttestationEvidence, AttestationFailure, SignedReport,
+};
+use capsule_root_of_trust::{tpm_quote::ClockInfo, RootOfTrust};
+use codec::{Decode, Encode};
+use rand_core::{OsRng, RngCore};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::{info, warn};
+
+use crate::{
+    changed_sources, check_report, countersign,
+    power::{PowerAction, PowerControl},
+    Challenge, Expectations,
+};
+
+/// How the server challenges.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Mean time between challenges.
+    pub mean_interval: Duration,
+    /// How long an answer may take.
+    pub answer_timeout: Duration,
+    /// Disk blocks sampled per challenge.
+    pub disk_samples: u32,
+    /// The gateway's account, inside each countersignature.
+    pub gateway: [u8; 32],
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            mean_interval: Duration::from_secs(2),
+            answer_timeout: Duration::from_secs(10),
+            disk_samples: 4,
+            gateway: [0; 32],
+        }
+    }
+}
+
+/// Why the server stopped trusting the HPC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A report failed its check.
+    Report(AttestationFailure),
+    /// The agent said it cannot measure.
+    CannotReport(String),
+    /// No answer within the timeout.
+    NoAnswer,
+    /// A message that is not an agent message.
+    Undecodable,
+    /// The channel failed: dropped, garbled, replayed, or a peer with another key.
+    Channel(String),
+}
+
+/// The evidence of a violation, for an audit round.
+#[derive(Clone, Debug)]
+pub struct ViolationRecord {
+    pub violation: Violation,
+    /// The offending report, when there was one.
+    pub report: Option<SignedReport>,
+    /// Fingerprint sources that differ from the enrolled ones.
+    pub changed_sources: Vec<String>,
+    pub detected_at: Instant,
+    /// When the power-cycle was asked (none if power control failed).
+    pub powered_at: Option<Instant>,
+}
+
+/// What the loop hands out while it runs.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Accepted {
+        evidence: AttestationEvidence,
+        /// From sending the challenge to the countersigned report.
+        latency: Duration,
+    },
+}
+
+/// Stops the task running on the HPC (the executor's side of a violation).
+pub trait TaskControl: Send + Sync {
+    fn stop_task(&self);
+}
+
+/// No task runs.
+pub struct NoTask;
+
+impl TaskControl for NoTask {
+    fn stop_task(&self) {}
+}
+
+/// An exponentially distributed delay of mean `mean`.
+pub fn next_interval(mean: Duration) -> Duration {
+    // u in (0, 1]: never ln(0).
+    let u = (OsRng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let u = 1.0 - u;
+    mean.mul_f64(-u.ln())
+}
+
+fn fresh_nonce() -> Nonce {
+    let mut nonce = [0u8; 32];
+    OsRng.fill_bytes(&mut nonce);
+    Nonce(nonce)
+}
+
+/// Everything the loop needs besides the channel.
+pub struct Server<'a> {
+    pub expectations: &'a Expectations,
+    pub root: &'a dyn RootOfTrust,
+    pub power: &'a dyn PowerControl,
+    pub task: &'a dyn TaskControl,
+    pub config: ServerConfig,
+}
+
+impl Server<'_> {
+    /// Runs until the first violation; `events` receives each accepted report.
+    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        channel: &mut Channel<S>,
+        events: &tokio::sync::mpsc::UnboundedSender<Event>,
+    ) -> ViolationRecord {
+        let mut pinned: Option<HpcSessionKeys> = None;
+        let mut clock: Option<ClockInfo> = None;
+        loop {
+            tokio::time::sleep(next_interval(self.config.mean_interval)).await;
+            match self.challenge_once(channel, &mut pinned, &mut clock).await {
+                Ok((evidence, latency)) => {
+                    info!(?latency, "report accepted");
+                    let _ = events.send(Event::Accepted { evidence, latency });
+                }
+                Err((violation, report)) => return self.violated(violation, report),
+            }
+        }
+    }
+
+    async fn challenge_once<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        channel: &mut Channel<S>,
+        pinned: &mut Option<HpcSessionKeys>,
+        clock: &mut Option<ClockInfo>,
+    ) -> Result<(AttestationEvidence, Duration), (Violation, Option<SignedReport>)> {
+        let channel_error = |e: ChannelError| (Violation::Channel(e.to_string()), None);
+        let challenge = Challenge {
+            nonce: fresh_nonce(),
+            disk_samples: self.config.disk_samples,
+        };
+        let sent = Instant::now();
+        channel
+            .send(&GatewayMessage::challenge(challenge.nonce, challenge.disk_samples).encode())
+            .await
+            .map_err(channel_error)?;
+        let answer = tokio::time::timeout(self.config.answer_timeout, channel.recv())
+            .await
+            .map_err(|_| (Violation::NoAnswer, None))?
+            .map_err(channel_error)?;
+        let signed = match AgentMessage::decode(&mut answer.as_slice()) {
+            Ok(AgentMessage::Report(signed)) => signed,
+            Ok(AgentMessage::CannotReport(reason)) => {
+                return Err((
+                    Violation::CannotReport(String::from_utf8_lossy(&reason).into_owned()),
+                    None,
+                ))
+            }
+            Err(_) => return Err((Violation::Undecodable, None)),
+        };
+        let keys = match pinned {
+            Some(keys) => *keys,
+            None => {
+                // The boot's first report: its X25519 key must be the channel's static key.
+                if signed.report.session_keys.x25519 != channel.remote_static() {
+                    return Err((
+                        Violation::Report(AttestationFailure::SessionKeysChanged),
+                        Some(signed),
+                    ));
+                }
+                signed.report.session_keys
+            }
+        };
+        match check_report(
+            &signed,
+            &challenge,
+            &keys,
+            self.expectations,
+            clock.as_ref(),
+        ) {
+            Ok(quoted) => {
+                *pinned = Some(keys);
+                if quoted.is_some() {
+                    *clock = quoted;
+                }
+                let evidence =
+                    countersign(self.root, self.config.gateway, signed).map_err(|e| {
+                        (
+                            Violation::CannotReport(format!("countersigning: {e}")),
+                            None,
+                        )
+                    })?;
+                Ok((evidence, sent.elapsed()))
+            }
+            Err(failure) => Err((Violation::Report(failure), Some(signed))),
+        }
+    }
+
+    fn violated(&self, violation: Violation, report: Option<SignedReport>) -> ViolationRecord {
+        let detected_at = Instant::now();
+        warn!(
+            ?violation,
+            "HPC violation: stopping the task and power-cycling"
+        );
+        self.task.stop_task();
+        let powered_at = match self.power.act(PowerAction::Cycle) {
+            Ok(()) => Some(Instant::now()),
+            Err(error) => {
+                warn!(%error, "the power-cycle failed: the HPC stays suspect");
+                None
+            }
+        };
+        let changed = report
+            .as_ref()
+            .map(|r| changed_sources(&self.expectations.fingerprint, &r.report.golden.fingerprint))
+            .unwrap_or_default();
+        ViolationRecord {
+            violation,
+            report,
+            changed_sources: changed,
+            detected_at,
+            powered_at,
+        }
+    }
+}
