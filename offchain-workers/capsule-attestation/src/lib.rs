@@ -33,7 +33,7 @@ pub mod power;
 pub mod server;
 
 /// What a TPM-equipped HPC must quote.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, codec::Encode, codec::Decode)]
 pub struct TpmExpectations {
     /// The attestation key activated against the HPC's certified EK (compressed SEC1).
     pub attestation_key: [u8; 33],
@@ -41,8 +41,8 @@ pub struct TpmExpectations {
     pub pcrs: Vec<(u8, [u8; 32])>,
 }
 
-/// What an HPC's reports must show.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What an HPC's reports must show (SCALE-encoded on the gateway's disk).
+#[derive(Clone, Debug, PartialEq, Eq, codec::Encode, codec::Decode)]
 pub struct Expectations {
     /// The approved HPC boot images (golden measurements).
     pub boot_images: BTreeSet<MeasurementDigest>,

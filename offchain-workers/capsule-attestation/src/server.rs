@@ -118,6 +118,51 @@ fn fresh_nonce() -> Nonce {
     Nonce(nonce)
 }
 
+/// Enrols an HPC at its first clean boot: one challenge whose report must carry the channel's
+/// static key and verify under its own signing key; its golden fields become the
+/// expectations (with `boot_images` approved). The report is not otherwise judged: enrolment
+/// is the registration round's to vouch for.
+pub async fn enrol<S: AsyncRead + AsyncWrite + Unpin>(
+    channel: &mut Channel<S>,
+    config: &ServerConfig,
+    boot_images: std::collections::BTreeSet<capsule_primitives::measurement::MeasurementDigest>,
+) -> Result<(Expectations, SignedReport), Violation> {
+    let challenge = Challenge {
+        nonce: fresh_nonce(),
+        disk_samples: config.disk_samples,
+    };
+    channel
+        .send(&GatewayMessage::challenge(challenge.nonce, challenge.disk_samples).encode())
+        .await
+        .map_err(|e| Violation::Channel(e.to_string()))?;
+    let answer = tokio::time::timeout(config.answer_timeout, channel.recv())
+        .await
+        .map_err(|_| Violation::NoAnswer)?
+        .map_err(|e| Violation::Channel(e.to_string()))?;
+    let signed = match AgentMessage::decode(&mut answer.as_slice()) {
+        Ok(AgentMessage::Report(signed)) => signed,
+        Ok(AgentMessage::CannotReport(reason)) => {
+            return Err(Violation::CannotReport(
+                String::from_utf8_lossy(&reason).into_owned(),
+            ))
+        }
+        Err(_) => return Err(Violation::Undecodable),
+    };
+    if signed.report.session_keys.x25519 != channel.remote_static() {
+        return Err(Violation::Report(AttestationFailure::SessionKeysChanged));
+    }
+    let expectations = Expectations::enrol(&signed.report, boot_images, None);
+    check_report(
+        &signed,
+        &challenge,
+        &signed.report.session_keys,
+        &expectations,
+        None,
+    )
+    .map_err(Violation::Report)?;
+    Ok((expectations, signed))
+}
+
 /// Everything the loop needs besides the channel.
 pub struct Server<'a> {
     pub expectations: &'a Expectations,

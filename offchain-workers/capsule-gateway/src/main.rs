@@ -1,0 +1,340 @@
+//! `capsule-gateway`: the gateway daemon. Its `attest` command runs the attestation server for
+//! the gateway's HPC (ARCHITECTURE, flows 2-3): it accepts only its HPC's agent (the boot
+//! secret, and the first static key of the boot pinned), enrols the HPC at its first clean boot
+//! when asked, challenges at unpredictable intervals, countersigns accepted reports with the
+//! gateway's root of trust, and on a violation stops the task and power-cycles the HPC. Each
+//! event is a JSON line in `--events`.
+use std::{
+    collections::BTreeSet,
+    io::Write,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context;
+use capsule_attestation::{
+    power::{PowerAction, PowerControl, RecordingPower},
+    server::{self, Event, NoTask, Server, ServerConfig, Violation, ViolationRecord},
+    Expectations,
+};
+use capsule_channel::{Channel, ChannelError, Schedule};
+use capsule_primitives::measurement::MeasurementDigest;
+use capsule_root_of_trust::software::SoftwareRootOfTrust;
+use clap::{Parser, Subcommand};
+use codec::{Decode, Encode};
+use tracing::{info, warn};
+
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs the attestation server for this gateway's HPC.
+    Attest(AttestArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AttestArgs {
+    /// Address on the HPC link to listen on.
+    #[arg(long)]
+    listen: String,
+    /// File holding the gateway's Noise static private key (64 hex digits).
+    #[arg(long)]
+    noise_key_file: PathBuf,
+    /// File holding the HPC's current boot secret (64 hex digits).
+    #[arg(long)]
+    boot_secret_file: PathBuf,
+    /// Directory of the software root of trust (dev and local networks only) that
+    /// countersigns reports.
+    #[arg(long)]
+    root_of_trust: PathBuf,
+    /// The HPC's enrolled expectations (SCALE). Missing: enrol from the first report with
+    /// --enrol.
+    #[arg(long)]
+    expectations: PathBuf,
+    /// Enrol the HPC from its first report when --expectations does not exist yet.
+    #[arg(long)]
+    enrol: bool,
+    /// An approved HPC boot image digest (64 hex digits); repeat for several.
+    #[arg(long = "boot-image-digest", required = true)]
+    boot_images: Vec<String>,
+    /// The gateway's account (64 hex digits), inside each countersignature.
+    #[arg(
+        long,
+        default_value = "0000000000000000000000000000000000000000000000000000000000000000"
+    )]
+    gateway_account: String,
+    /// Records power actions in this file (the test double; QMP and IPMI come with PXE).
+    #[arg(long)]
+    power_log: PathBuf,
+    /// JSON lines of accepted reports and violations.
+    #[arg(long)]
+    events: PathBuf,
+    /// Mean time between challenges, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    mean_interval_ms: u64,
+    /// How long an answer may take, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    answer_timeout_ms: u64,
+    /// Disk blocks sampled per challenge.
+    #[arg(long, default_value_t = 4)]
+    disk_samples: u32,
+}
+
+fn hex32(text: &str, what: &str) -> anyhow::Result<[u8; 32]> {
+    let bytes = hex::decode(text.trim()).with_context(|| format!("{what} is not hex"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{what} must be 32 bytes (64 hex digits)"))
+}
+
+/// The events file.
+#[derive(Clone)]
+struct Events(Arc<Mutex<std::fs::File>>);
+
+impl Events {
+    fn write(&self, value: serde_json::Value) {
+        if let Ok(mut file) = self.0.lock() {
+            let _ = writeln!(file, "{value}");
+            let _ = file.flush();
+        }
+    }
+
+    fn violation(&self, record: &ViolationRecord) {
+        self.write(serde_json::json!({
+            "event": "violation",
+            "violation": format!("{:?}", record.violation),
+            "changed_sources": record.changed_sources,
+            "power_latency_us": record
+                .powered_at
+                .map(|at| at.saturating_duration_since(record.detected_at).as_micros() as u64),
+        }));
+    }
+}
+
+struct State {
+    /// The static key of this boot's agent, pinned at its first handshake.
+    pinned: Option<[u8; 32]>,
+    expectations: Option<Arc<Expectations>>,
+}
+
+struct Shared {
+    args: AttestArgs,
+    noise_private: [u8; 32],
+    secret: [u8; 32],
+    boot_images: BTreeSet<MeasurementDigest>,
+    root: SoftwareRootOfTrust,
+    power: RecordingPower,
+    events: Events,
+    state: Mutex<State>,
+    config: ServerConfig,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let Command::Attest(args) = Cli::parse().command;
+    let noise_private = hex32(
+        &std::fs::read_to_string(&args.noise_key_file)
+            .with_context(|| format!("reading {}", args.noise_key_file.display()))?,
+        "the Noise key",
+    )?;
+    let secret = hex32(
+        &std::fs::read_to_string(&args.boot_secret_file)
+            .with_context(|| format!("reading {}", args.boot_secret_file.display()))?,
+        "the boot secret",
+    )?;
+    let boot_images = args
+        .boot_images
+        .iter()
+        .map(|d| hex32(d, "--boot-image-digest").map(MeasurementDigest))
+        .collect::<anyhow::Result<BTreeSet<_>>>()?;
+    let expectations = match std::fs::read(&args.expectations) {
+        Ok(bytes) => Some(Arc::new(
+            Expectations::decode(&mut bytes.as_slice()).with_context(|| {
+                format!(
+                    "{} is not an expectations file",
+                    args.expectations.display()
+                )
+            })?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.enrol => None,
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "reading {} (pass --enrol to enrol the HPC)",
+                    args.expectations.display()
+                )
+            })
+        }
+    };
+    let config = ServerConfig {
+        mean_interval: Duration::from_millis(args.mean_interval_ms),
+        answer_timeout: Duration::from_millis(args.answer_timeout_ms),
+        disk_samples: args.disk_samples,
+        gateway: hex32(&args.gateway_account, "--gateway-account")?,
+    };
+    let events = Events(Arc::new(Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&args.events)
+            .with_context(|| format!("opening {}", args.events.display()))?,
+    )));
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let shared = Arc::new(Shared {
+        root: SoftwareRootOfTrust::open_or_create(&args.root_of_trust)?,
+        power: RecordingPower::with_log(args.power_log.clone()),
+        noise_private,
+        secret,
+        boot_images,
+        events,
+        state: Mutex::new(State {
+            pinned: None,
+            expectations,
+        }),
+        config,
+        args,
+    });
+    shared
+        .events
+        .write(serde_json::json!({"event": "listening"}));
+    info!(listen = %shared.args.listen, "attestation server up");
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            info!(%peer, "agent connecting");
+            if let Err(error) = session(&shared, stream).await {
+                warn!(%error, "session ended");
+            }
+        });
+    }
+}
+
+fn record(shared: &Shared, violation: Violation) -> ViolationRecord {
+    let detected_at = std::time::Instant::now();
+    let powered_at = shared
+        .power
+        .act(PowerAction::Cycle)
+        .ok()
+        .map(|()| std::time::Instant::now());
+    let record = ViolationRecord {
+        violation,
+        report: None,
+        changed_sources: Vec::new(),
+        detected_at,
+        powered_at,
+    };
+    shared.events.violation(&record);
+    // The HPC was power-cycled: its next boot makes new keys.
+    if let Ok(mut state) = shared.state.lock() {
+        state.pinned = None;
+    }
+    record
+}
+
+async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Result<()> {
+    let pinned = shared
+        .state
+        .lock()
+        .map_err(|_| anyhow::anyhow!("state poisoned"))?
+        .pinned;
+    let mut channel = match Channel::accept(
+        stream,
+        shared.noise_private,
+        shared.secret,
+        pinned,
+        Schedule::default(),
+    )
+    .await
+    {
+        Ok(channel) => channel,
+        Err(ChannelError::PeerChanged) => {
+            // The boot secret in another agent's hands: not this boot's HPC alone any more.
+            record(
+                shared,
+                Violation::Channel(ChannelError::PeerChanged.to_string()),
+            );
+            return Ok(());
+        }
+        Err(error) => {
+            shared.events.write(serde_json::json!({
+                "event": "refused",
+                "reason": error.to_string(),
+            }));
+            return Ok(());
+        }
+    };
+    let expectations = {
+        let mut state = shared
+            .state
+            .lock()
+            .map_err(|_| anyhow::anyhow!("state poisoned"))?;
+        state.pinned.get_or_insert(channel.remote_static());
+        state.expectations.clone()
+    };
+    let expectations = match expectations {
+        Some(expectations) => expectations,
+        None => match server::enrol(&mut channel, &shared.config, shared.boot_images.clone()).await
+        {
+            Ok((expectations, _)) => {
+                std::fs::write(&shared.args.expectations, expectations.encode())
+                    .with_context(|| format!("writing {}", shared.args.expectations.display()))?;
+                shared.events.write(serde_json::json!({
+                    "event": "enrolled",
+                    "fingerprint_root": hex::encode(expectations.fingerprint_root().0),
+                }));
+                let expectations = Arc::new(expectations);
+                if let Ok(mut state) = shared.state.lock() {
+                    state.expectations = Some(expectations.clone());
+                }
+                expectations
+            }
+            Err(violation) => {
+                record(shared, violation);
+                return Ok(());
+            }
+        },
+    };
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let writer = {
+        let events = shared.events.clone();
+        tokio::spawn(async move {
+            while let Some(Event::Accepted { evidence, latency }) = events_rx.recv().await {
+                events.write(serde_json::json!({
+                    "event": "accepted",
+                    "latency_us": latency.as_micros() as u64,
+                    "evidence": hex::encode(evidence.signed.digest()),
+                }));
+            }
+        })
+    };
+    let server = Server {
+        expectations: &expectations,
+        root: &shared.root,
+        power: &shared.power,
+        task: &NoTask,
+        config: shared.config.clone(),
+    };
+    let record = server.serve(&mut channel, &events_tx).await;
+    drop(events_tx);
+    let _ = writer.await;
+    shared.events.violation(&record);
+    // The HPC was power-cycled: its next boot makes new keys.
+    if let Ok(mut state) = shared.state.lock() {
+        state.pinned = None;
+    }
+    Ok(())
+}
