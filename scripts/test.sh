@@ -15,7 +15,10 @@ SKIP_WASM_BUILD=1 cargo test --release --locked -p pallet-attestation -p pallet-
 # The daemons' workspace (docs/adr/0004), once it exists.
 if [ -f offchain-workers/Cargo.toml ]; then
   cargo test --release --locked --manifest-path offchain-workers/Cargo.toml --workspace "$@"
-  # The root of trust's hardware backends: TPM against swtpm, Zymbit's loader (no module here).
+  # The root of trust's hardware backends: TPM against swtpm, Zymbit's loader (no module here);
+  # the agent's reports with TPM quotes.
   cargo test --release --locked --manifest-path offchain-workers/Cargo.toml -p capsule-root-of-trust \
     --features tpm,zymbit "$@"
+  cargo test --release --locked --manifest-path offchain-workers/Cargo.toml -p capsule-agent \
+    --features tpm --test tpm_report "$@"
 fi

@@ -117,6 +117,12 @@ impl Agent {
         self
     }
 
+    /// The TPM the reports quote with, if any.
+    #[cfg(feature = "tpm")]
+    pub fn tpm(&self) -> Option<&TpmQuoter> {
+        self.tpm.as_ref()
+    }
+
     /// Misbehaves as told (tests only).
     #[cfg(feature = "fault-injection")]
     pub fn with_fault(mut self, fault: Fault) -> Self {

@@ -27,6 +27,8 @@ use capsule_primitives::{DevicePublicKey, DeviceSignature, HardwareLevel};
 pub mod credential;
 pub mod software;
 #[cfg(feature = "tpm")]
+pub mod swtpm;
+#[cfg(feature = "tpm")]
 pub mod tpm;
 pub mod tpm_quote;
 #[cfg(feature = "zymbit")]

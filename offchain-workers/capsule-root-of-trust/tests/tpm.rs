@@ -4,85 +4,19 @@
 //! attestation key is recovered by this TPM only for that key; a quote over a report's digest passes; the
 //! same quote checked against another nonce, after a PCR change, or replayed, fails.
 #![cfg(feature = "tpm")]
-use std::{
-    net::TcpListener,
-    path::{Path, PathBuf},
-    process::{Child, Command},
-    time::Duration,
-};
+use std::path::{Path, PathBuf};
 
 use capsule_root_of_trust::{
     credential::make_credential,
+    swtpm::{Swtpm, LOCAL_CA},
     tpm::{verify_ek_certificate, Tpm},
     tpm_quote::{verify_quote, QuoteError},
 };
 
-/// swtpm's local CA, made on the machine by `swtpm_setup` the first time.
-const LOCAL_CA: &str = "/var/lib/swtpm-localca";
 const PCRS: [u8; 6] = [0, 1, 2, 3, 7, 16];
 
-struct Swtpm {
-    child: Child,
-    port: u16,
-    _state: tempfile::TempDir,
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free port whose successor is free too (the swtpm TCTI finds the control port there).
-fn free_port_pair() -> u16 {
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// Manufactures a TPM (EK and its certificate) and serves it on loopback.
 fn swtpm() -> Swtpm {
-    let state = tempfile::tempdir().expect("tempdir");
-    let setup = Command::new("swtpm_setup")
-        .args(["--tpm2", "--create-ek-cert", "--overwrite", "--tpmstate"])
-        .arg(state.path())
-        .output()
-        .expect("swtpm_setup (scripts/setup.sh installs swtpm-tools)");
-    assert!(
-        setup.status.success(),
-        "{}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
-    let port = free_port_pair();
-    let ctrl = port + 1;
-    let child = Command::new("swtpm")
-        .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
-        .arg("--tpmstate")
-        .arg(format!("dir={}", state.path().display()))
-        .arg("--server")
-        .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
-        .arg("--ctrl")
-        .arg(format!("type=tcp,port={ctrl},bindaddr=127.0.0.1"))
-        .spawn()
-        .expect("swtpm");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Swtpm {
-        child,
-        port,
-        _state: state,
-    }
+    Swtpm::start().expect("swtpm starts (scripts/setup.sh installs it)")
 }
 
 fn read(path: impl AsRef<Path>) -> Vec<u8> {
@@ -92,8 +26,7 @@ fn read(path: impl AsRef<Path>) -> Vec<u8> {
 #[test]
 fn the_ek_chains_to_the_pinned_ca_and_quotes_bind_the_nonce_and_the_pcrs() {
     let emulator = swtpm();
-    let tpm =
-        Tpm::connect(&format!("swtpm:host=127.0.0.1,port={}", emulator.port)).expect("connects");
+    let tpm = Tpm::connect(&emulator.tcti()).expect("connects");
 
     // EK certificate: chains to swtpm's CA (pinned) and holds this TPM's EK.
     let ca = PathBuf::from(LOCAL_CA);
@@ -193,7 +126,7 @@ fn the_ek_chains_to_the_pinned_ca_and_quotes_bind_the_nonce_and_the_pcrs() {
 fn the_tpm_root_of_trust_keeps_its_device_key_and_seals_for_itself_only() {
     use capsule_root_of_trust::{tpm::TpmRootOfTrust, verify, RootOfTrust, RootOfTrustError};
     let emulator = swtpm();
-    let tcti = format!("swtpm:host=127.0.0.1,port={}", emulator.port);
+    let tcti = emulator.tcti();
     let root = TpmRootOfTrust::new(Tpm::connect(&tcti).expect("connects")).expect("device key");
     let signature = root.sign(b"countersigned report").expect("signs");
     assert!(verify(
@@ -231,10 +164,8 @@ fn the_tpm_root_of_trust_keeps_its_device_key_and_seals_for_itself_only() {
 
     // Another TPM: another device key, and the blob does not unseal there.
     let other = swtpm();
-    let stranger = TpmRootOfTrust::new(
-        Tpm::connect(&format!("swtpm:host=127.0.0.1,port={}", other.port)).expect("connects"),
-    )
-    .expect("device key");
+    let stranger =
+        TpmRootOfTrust::new(Tpm::connect(&other.tcti()).expect("connects")).expect("device key");
     assert_ne!(stranger.device_public_key(), again.device_public_key());
     assert!(matches!(
         stranger.unseal(&sealed),

@@ -1,0 +1,106 @@
+//! A TPM 2.0 emulator (swtpm) manufactured and served on loopback for the time of a value: for
+//! tests and local runs of the TPM backend. `swtpm_setup` makes the EK and its certificate,
+//! signed by swtpm's local CA ([`LOCAL_CA`], made on the machine at its first use).
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use crate::RootOfTrustError;
+
+/// Where swtpm's local CA keeps its certificates.
+pub const LOCAL_CA: &str = "/var/lib/swtpm-localca";
+
+/// A running emulator; killed on drop.
+pub struct Swtpm {
+    child: Child,
+    port: u16,
+    _state: tempfile::TempDir,
+}
+
+impl Swtpm {
+    /// Manufactures a TPM in a temporary directory and serves it on a free loopback port (and
+    /// the next one, its control port, where the swtpm TCTI looks for it).
+    pub fn start() -> Result<Self, RootOfTrustError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            RootOfTrustError::Module(format!(
+                "swtpm: {what}: {e}; install swtpm and swtpm-tools (scripts/setup.sh)"
+            ))
+        };
+        let state = tempfile::tempdir().map_err(|e| failed("temporary state", &e))?;
+        let setup = Command::new("swtpm_setup")
+            .args(["--tpm2", "--create-ek-cert", "--overwrite", "--tpmstate"])
+            .arg(state.path())
+            .stdout(Stdio::null())
+            .output()
+            .map_err(|e| failed("running swtpm_setup", &e))?;
+        if !setup.status.success() {
+            return Err(failed(
+                "swtpm_setup",
+                &String::from_utf8_lossy(&setup.stderr),
+            ));
+        }
+        let port = free_port_pair().ok_or_else(|| failed("ports", &"none free"))?;
+        let child = Command::new("swtpm")
+            .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
+            .arg("--tpmstate")
+            .arg(format!("dir={}", state.path().display()))
+            .arg("--server")
+            .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
+            .arg("--ctrl")
+            .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+            .spawn()
+            .map_err(|e| failed("starting swtpm", &e))?;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self {
+            child,
+            port,
+            _state: state,
+        })
+    }
+
+    /// The TCTI that reaches it.
+    pub fn tcti(&self) -> String {
+        format!("swtpm:host=127.0.0.1,port={}", self.port)
+    }
+
+    /// The local CA's root and issuer certificates (PEM): the pinned CA list of tests.
+    pub fn ca_certificates() -> Result<(Vec<u8>, Vec<u8>), RootOfTrustError> {
+        let read = |name: &str| {
+            let path = PathBuf::from(LOCAL_CA).join(name);
+            std::fs::read(&path).map_err(|source| RootOfTrustError::Files { path, source })
+        };
+        Ok((
+            read("swtpm-localca-rootca-cert.pem")?,
+            read("issuercert.pem")?,
+        ))
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port whose successor is free too.
+fn free_port_pair() -> Option<u16> {
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .ok()?;
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return Some(port);
+        }
+    }
+    None
+}
