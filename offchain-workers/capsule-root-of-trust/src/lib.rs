@@ -20,11 +20,14 @@
 //!   over a pinned PCR selection; `tpm::TpmRootOfTrust` is the trait on a TPM (a deterministic
 //!   P-256 device key of the owner hierarchy, sealing under its storage primary).
 //!
+//! [`sealed_keys`] keeps the VRF and network keys' seeds on disk sealed by whichever backend.
+//!
 //! [`verify`] checks a device signature for any key kind: what a verifier on another gateway
 //! runs on a countersignature. [`tpm_quote`] checks an HPC's TPM quote without a TPM.
 use capsule_primitives::{DevicePublicKey, DeviceSignature, HardwareLevel};
 
 pub mod credential;
+pub mod sealed_keys;
 pub mod software;
 #[cfg(feature = "tpm")]
 pub mod swtpm;
