@@ -21,4 +21,6 @@ if [ -f offchain-workers/Cargo.toml ]; then
     --features tpm,zymbit "$@"
   cargo test --release --locked --manifest-path offchain-workers/Cargo.toml -p capsule-agent \
     --features tpm --test tpm_report "$@"
+  cargo test --release --locked --manifest-path offchain-workers/Cargo.toml -p capsule-gateway \
+    --features tpm --test tpm_attestation "$@"
 fi

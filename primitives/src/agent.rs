@@ -11,6 +11,12 @@ use crate::report::{Nonce, SignedReport, MAX_DISK_SAMPLES};
 pub const MAX_ATTESTATION_MESSAGE: u32 = 1 << 20;
 /// Longest reason an agent gives for refusing a challenge.
 pub const MAX_REASON: u32 = 256;
+/// Largest EK certificate (DER) an agent sends.
+pub const MAX_EK_CERTIFICATE: u32 = 4096;
+/// Largest credential part (`TPM2B_ID_OBJECT`, `TPM2B_ENCRYPTED_SECRET` contents).
+pub const MAX_CREDENTIAL_PART: u32 = 512;
+/// Longest TPM object name (a hash algorithm and a SHA-512 digest).
+pub const MAX_TPM_NAME: u32 = 66;
 
 /// From the gateway.
 #[derive(
@@ -20,6 +26,13 @@ pub enum GatewayMessage {
     /// Report now, over this nonce, with this many disk blocks sampled (at most
     /// [`MAX_DISK_SAMPLES`]).
     Challenge { nonce: Nonce, disk_samples: u32 },
+    /// Which TPM is this? (At the start of every boot's session, on a gateway that attests TPMs.)
+    TpmIdentityRequest,
+    /// Recover this credential with the boot's attestation key (`TPM2_ActivateCredential`).
+    ActivateCredential {
+        id_object: BoundedVec<u8, ConstU32<MAX_CREDENTIAL_PART>>,
+        encrypted_secret: BoundedVec<u8, ConstU32<MAX_CREDENTIAL_PART>>,
+    },
 }
 
 /// From the agent.
@@ -31,6 +44,17 @@ pub enum AgentMessage {
     Report(SignedReport),
     /// The agent could not measure (a source it needs failed): why, for the gateway's log.
     CannotReport(BoundedVec<u8, ConstU32<MAX_REASON>>),
+    /// The HPC's TPM: its EK certificate and the boot's attestation key (compressed SEC1 and
+    /// TPM name).
+    TpmIdentity {
+        ek_certificate: BoundedVec<u8, ConstU32<MAX_EK_CERTIFICATE>>,
+        attestation_key: [u8; 33],
+        attestation_key_name: BoundedVec<u8, ConstU32<MAX_TPM_NAME>>,
+    },
+    /// This HPC has no TPM.
+    NoTpm,
+    /// The recovered credential.
+    CredentialActivated([u8; 32]),
 }
 
 impl GatewayMessage {

@@ -368,6 +368,9 @@ pub enum AttestationFailure {
     BadCountersignature,
     /// A malformed report (unsorted sets, duplicates).
     Malformed,
+    /// The TPM is not the enrolled one: its EK differs, its certificate does not chain to a
+    /// pinned CA, or it could not recover a credential for its attestation key.
+    UnknownTpm,
 }
 
 /// The Merkle root of `leaves` (RFC 9162 shape; the empty tree's root is `H()`).

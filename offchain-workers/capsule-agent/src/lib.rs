@@ -71,6 +71,12 @@ pub enum AgentError {
     Tpm(String),
 }
 
+fn cannot(reason: &str) -> AgentMessage {
+    let mut reason = reason.as_bytes().to_vec();
+    reason.truncate(MAX_REASON as usize);
+    AgentMessage::CannotReport(BoundedVec::truncate_from(reason))
+}
+
 /// Test-only misbehaviour (feature `fault-injection`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -169,6 +175,43 @@ impl Agent {
         Ok(SignedReport { report, signature })
     }
 
+    /// The HPC's TPM identity (EK certificate, this boot's attestation key), or that it has
+    /// none.
+    fn tpm_identity(&self) -> AgentMessage {
+        #[cfg(feature = "tpm")]
+        if let Some(quoter) = &self.tpm {
+            return match quoter.tpm.ek_certificate() {
+                Ok(certificate) => AgentMessage::TpmIdentity {
+                    ek_certificate: BoundedVec::truncate_from(certificate),
+                    attestation_key: quoter.key.public,
+                    attestation_key_name: BoundedVec::truncate_from(quoter.key.name.clone()),
+                },
+                Err(error) => cannot(&error.to_string()),
+            };
+        }
+        AgentMessage::NoTpm
+    }
+
+    /// Recovers a credential for this boot's attestation key.
+    fn activate(&self, id_object: Vec<u8>, encrypted_secret: Vec<u8>) -> AgentMessage {
+        #[cfg(feature = "tpm")]
+        if let Some(quoter) = &self.tpm {
+            let credential = capsule_root_of_trust::credential::Credential {
+                id_object,
+                encrypted_secret,
+            };
+            return match quoter.tpm.activate_credential(&quoter.key, &credential) {
+                Ok(secret) => match <[u8; 32]>::try_from(secret) {
+                    Ok(secret) => AgentMessage::CredentialActivated(secret),
+                    Err(_) => cannot("the credential is not 32 bytes"),
+                },
+                Err(error) => cannot(&error.to_string()),
+            };
+        }
+        let _ = (id_object, encrypted_secret);
+        cannot("this HPC has no TPM")
+    }
+
     /// Answers challenges until the channel ends.
     pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
@@ -177,11 +220,27 @@ impl Agent {
         let mut first: Option<SignedReport> = None;
         loop {
             let message = channel.recv().await?;
-            let GatewayMessage::Challenge {
-                nonce,
-                disk_samples,
-            } = GatewayMessage::decode(&mut message.as_slice())
-                .map_err(|_| AgentError::Undecodable)?;
+            let (nonce, disk_samples) = match GatewayMessage::decode(&mut message.as_slice())
+                .map_err(|_| AgentError::Undecodable)?
+            {
+                GatewayMessage::Challenge {
+                    nonce,
+                    disk_samples,
+                } => (nonce, disk_samples),
+                GatewayMessage::TpmIdentityRequest => {
+                    channel.send(&self.tpm_identity().encode()).await?;
+                    continue;
+                }
+                GatewayMessage::ActivateCredential {
+                    id_object,
+                    encrypted_secret,
+                } => {
+                    let answer =
+                        self.activate(id_object.into_inner(), encrypted_secret.into_inner());
+                    channel.send(&answer.encode()).await?;
+                    continue;
+                }
+            };
             let answer = match (self.fault, &first) {
                 (Some(Fault::ReplayFirstReport), Some(old)) => AgentMessage::Report(old.clone()),
                 _ => match self.report(nonce, disk_samples) {
@@ -191,9 +250,7 @@ impl Agent {
                     }
                     Err(error) => {
                         warn!(%error, "cannot report");
-                        let mut reason = error.to_string().into_bytes();
-                        reason.truncate(MAX_REASON as usize);
-                        AgentMessage::CannotReport(BoundedVec::truncate_from(reason))
+                        cannot(&error.to_string())
                     }
                 },
             };

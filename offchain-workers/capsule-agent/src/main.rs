@@ -32,6 +32,14 @@ struct Args {
     /// The disk to measure, with the machine's own sources.
     #[arg(long)]
     disk: Option<PathBuf>,
+    /// The HPC's TPM, by TCTI (`device:/dev/tpmrm0`): reports then carry quotes.
+    #[cfg(feature = "tpm")]
+    #[arg(long)]
+    tpm: Option<String>,
+    /// The PCRs quoted (SHA-256 bank), comma-separated.
+    #[cfg(feature = "tpm")]
+    #[arg(long, default_value = "0,1,2,3,4,7,9,16", value_delimiter = ',')]
+    pcrs: Vec<u8>,
     /// Test-only misbehaviour: replay-first-report or wrong-signing-key.
     #[cfg(feature = "fault-injection")]
     #[arg(long)]
@@ -73,6 +81,22 @@ async fn main() -> anyhow::Result<()> {
         hex::encode(public.ed25519)
     );
     let (noise_private, agent) = (keys.noise_private, Agent::new(sources, salt, keys)?);
+    #[cfg(feature = "tpm")]
+    let agent = match &args.tpm {
+        None => agent,
+        Some(tcti) => {
+            let tpm = capsule_root_of_trust::tpm::Tpm::connect(tcti)
+                .with_context(|| format!("opening the TPM at {tcti}"))?;
+            let key = tpm
+                .create_attestation_key()
+                .context("making the boot's attestation key")?;
+            agent.with_tpm(capsule_agent::TpmQuoter {
+                tpm,
+                key,
+                pcrs: args.pcrs.clone(),
+            })
+        }
+    };
     #[cfg(feature = "fault-injection")]
     let agent = match args.fault.as_deref() {
         None => agent,

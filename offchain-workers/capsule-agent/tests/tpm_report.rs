@@ -54,6 +54,7 @@ fn quoted_reports_pass_until_a_pcr_changes() {
         &first.report,
         BTreeSet::from([first.report.golden.boot_image]),
         Some(TpmExpectations {
+            ek_modulus: modulus,
             attestation_key,
             pcrs: quote.pcrs.iter().copied().collect(),
         }),

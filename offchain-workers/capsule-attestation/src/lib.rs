@@ -35,7 +35,10 @@ pub mod server;
 /// What a TPM-equipped HPC must quote.
 #[derive(Clone, Debug, PartialEq, Eq, codec::Encode, codec::Decode)]
 pub struct TpmExpectations {
-    /// The attestation key activated against the HPC's certified EK (compressed SEC1).
+    /// The enrolled TPM's EK (the RSA modulus its certificate holds): the HPC is this TPM.
+    pub ek_modulus: Vec<u8>,
+    /// This boot's attestation key (compressed SEC1), activated against that EK at the start of
+    /// the boot's session.
     pub attestation_key: [u8; 33],
     /// The pinned PCR selection and values, increasing.
     pub pcrs: Vec<(u8, [u8; 32])>,

@@ -118,40 +118,136 @@ fn fresh_nonce() -> Nonce {
     Nonce(nonce)
 }
 
-/// Enrols an HPC at its first clean boot: one challenge whose report must carry the channel's
-/// static key and verify under its own signing key; its golden fields become the
-/// expectations (with `boot_images` approved). The report is not otherwise judged: enrolment
-/// is the registration round's to vouch for.
-pub async fn enrol<S: AsyncRead + AsyncWrite + Unpin>(
+/// Sends `message` and waits for the agent's answer.
+async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
     channel: &mut Channel<S>,
     config: &ServerConfig,
-    boot_images: std::collections::BTreeSet<capsule_primitives::measurement::MeasurementDigest>,
-) -> Result<(Expectations, SignedReport), Violation> {
-    let challenge = Challenge {
-        nonce: fresh_nonce(),
-        disk_samples: config.disk_samples,
-    };
+    message: &GatewayMessage,
+) -> Result<AgentMessage, Violation> {
     channel
-        .send(&GatewayMessage::challenge(challenge.nonce, challenge.disk_samples).encode())
+        .send(&message.encode())
         .await
         .map_err(|e| Violation::Channel(e.to_string()))?;
     let answer = tokio::time::timeout(config.answer_timeout, channel.recv())
         .await
         .map_err(|_| Violation::NoAnswer)?
         .map_err(|e| Violation::Channel(e.to_string()))?;
-    let signed = match AgentMessage::decode(&mut answer.as_slice()) {
-        Ok(AgentMessage::Report(signed)) => signed,
-        Ok(AgentMessage::CannotReport(reason)) => {
-            return Err(Violation::CannotReport(
-                String::from_utf8_lossy(&reason).into_owned(),
-            ))
+    match AgentMessage::decode(&mut answer.as_slice()) {
+        Ok(AgentMessage::CannotReport(reason)) => Err(Violation::CannotReport(
+            String::from_utf8_lossy(&reason).into_owned(),
+        )),
+        Ok(message) => Ok(message),
+        Err(_) => Err(Violation::Undecodable),
+    }
+}
+
+/// A TPM established for one boot: its EK, and the attestation key it proved to hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TpmIdentity {
+    pub ek_modulus: Vec<u8>,
+    pub attestation_key: [u8; 33],
+}
+
+/// The pinned CA list EK certificates must chain to (PEM or DER).
+#[derive(Clone, Debug, Default)]
+pub struct TpmTrust {
+    pub roots: Vec<Vec<u8>>,
+    pub intermediates: Vec<Vec<u8>>,
+}
+
+/// Establishes the HPC's TPM for this boot: its EK certificate must chain to a pinned CA, and
+/// it must recover a credential made (in software) for its attestation key under that EK, which
+/// only the TPM holding both can. `None` when the agent says the HPC has no TPM.
+#[cfg(feature = "tpm")]
+pub async fn tpm_identity<S: AsyncRead + AsyncWrite + Unpin>(
+    channel: &mut Channel<S>,
+    config: &ServerConfig,
+    trust: &TpmTrust,
+) -> Result<Option<TpmIdentity>, Violation> {
+    let unknown = || Violation::Report(AttestationFailure::UnknownTpm);
+    let (certificate, attestation_key, name) =
+        match ask(channel, config, &GatewayMessage::TpmIdentityRequest).await? {
+            AgentMessage::NoTpm => return Ok(None),
+            AgentMessage::TpmIdentity {
+                ek_certificate,
+                attestation_key,
+                attestation_key_name,
+            } => (ek_certificate, attestation_key, attestation_key_name),
+            _ => return Err(Violation::Undecodable),
+        };
+    let ek_modulus = capsule_root_of_trust::tpm::verify_ek_certificate(
+        &certificate,
+        &trust.roots,
+        &trust.intermediates,
+    )
+    .map_err(|_| unknown())?;
+    let mut secret = [0u8; 32];
+    OsRng.fill_bytes(&mut secret);
+    let credential =
+        capsule_root_of_trust::credential::make_credential(&ek_modulus, &name, &secret)
+            .map_err(|_| unknown())?;
+    let message = GatewayMessage::ActivateCredential {
+        id_object: credential.id_object.try_into().map_err(|_| unknown())?,
+        encrypted_secret: credential
+            .encrypted_secret
+            .try_into()
+            .map_err(|_| unknown())?,
+    };
+    match ask(channel, config, &message).await? {
+        AgentMessage::CredentialActivated(recovered) if recovered == secret => {
+            Ok(Some(TpmIdentity {
+                ek_modulus,
+                attestation_key,
+            }))
         }
-        Err(_) => return Err(Violation::Undecodable),
+        _ => Err(unknown()),
+    }
+}
+
+/// Enrols an HPC at its first clean boot: one challenge whose report must carry the channel's
+/// static key and verify under its own signing key; its golden fields become the
+/// expectations (with `boot_images` approved) and, with a TPM established for the boot, its
+/// quoted PCR values too. The report is not otherwise judged: enrolment is the registration
+/// round's to vouch for.
+pub async fn enrol<S: AsyncRead + AsyncWrite + Unpin>(
+    channel: &mut Channel<S>,
+    config: &ServerConfig,
+    boot_images: std::collections::BTreeSet<capsule_primitives::measurement::MeasurementDigest>,
+    tpm: Option<TpmIdentity>,
+) -> Result<(Expectations, SignedReport), Violation> {
+    let challenge = Challenge {
+        nonce: fresh_nonce(),
+        disk_samples: config.disk_samples,
+    };
+    let signed = match ask(
+        channel,
+        config,
+        &GatewayMessage::challenge(challenge.nonce, challenge.disk_samples),
+    )
+    .await?
+    {
+        AgentMessage::Report(signed) => signed,
+        _ => return Err(Violation::Undecodable),
     };
     if signed.report.session_keys.x25519 != channel.remote_static() {
         return Err(Violation::Report(AttestationFailure::SessionKeysChanged));
     }
-    let expectations = Expectations::enrol(&signed.report, boot_images, None);
+    let tpm = match tpm {
+        None => None,
+        Some(identity) => {
+            let quote = signed
+                .report
+                .quote
+                .as_ref()
+                .ok_or(Violation::Report(AttestationFailure::TpmQuote))?;
+            Some(crate::TpmExpectations {
+                ek_modulus: identity.ek_modulus,
+                attestation_key: identity.attestation_key,
+                pcrs: quote.pcrs.iter().copied().collect(),
+            })
+        }
+    };
+    let expectations = Expectations::enrol(&signed.report, boot_images, tpm);
     check_report(
         &signed,
         &challenge,
@@ -221,7 +317,7 @@ impl Server<'_> {
                     None,
                 ))
             }
-            Err(_) => return Err((Violation::Undecodable, None)),
+            Ok(_) | Err(_) => return Err((Violation::Undecodable, None)),
         };
         let keys = match pinned {
             Some(keys) => *keys,

@@ -84,6 +84,15 @@ struct AttestArgs {
     /// Disk blocks sampled per challenge.
     #[arg(long, default_value_t = 4)]
     disk_samples: u32,
+    /// A CA certificate (PEM or DER) EK certificates may chain to; repeat for several. With
+    /// it, the HPC's TPM is established at every boot and its quotes are required.
+    #[cfg(feature = "tpm")]
+    #[arg(long = "tpm-ca")]
+    tpm_cas: Vec<PathBuf>,
+    /// An intermediate CA certificate for EK certificates; repeat for several.
+    #[cfg(feature = "tpm")]
+    #[arg(long = "tpm-intermediate")]
+    tpm_intermediates: Vec<PathBuf>,
 }
 
 fn hex32(text: &str, what: &str) -> anyhow::Result<[u8; 32]> {
@@ -125,6 +134,8 @@ struct State {
 
 struct Shared {
     args: AttestArgs,
+    /// Pinned EK CAs: HPCs with TPMs are attested through them.
+    tpm_trust: Option<server::TpmTrust>,
     noise_private: [u8; 32],
     secret: [u8; 32],
     boot_images: BTreeSet<MeasurementDigest>,
@@ -192,7 +203,25 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    #[cfg(feature = "tpm")]
+    let tpm_trust = if args.tpm_cas.is_empty() {
+        None
+    } else {
+        let read = |paths: &[PathBuf]| {
+            paths
+                .iter()
+                .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+                .collect::<anyhow::Result<Vec<_>>>()
+        };
+        Some(server::TpmTrust {
+            roots: read(&args.tpm_cas)?,
+            intermediates: read(&args.tpm_intermediates)?,
+        })
+    };
+    #[cfg(not(feature = "tpm"))]
+    let tpm_trust = None;
     let shared = Arc::new(Shared {
+        tpm_trust,
         root: SoftwareRootOfTrust::open_or_create(&args.root_of_trust)?,
         power: RecordingPower::with_log(args.power_log.clone()),
         noise_private,
@@ -285,9 +314,49 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
         state.pinned.get_or_insert(channel.remote_static());
         state.expectations.clone()
     };
+    // The HPC's TPM, established for this boot, where the gateway attests TPMs.
+    let identity = match &shared.tpm_trust {
+        None => None,
+        Some(_trust) => {
+            #[cfg(feature = "tpm")]
+            let established = server::tpm_identity(&mut channel, &shared.config, _trust).await;
+            #[cfg(not(feature = "tpm"))]
+            let established: Result<Option<server::TpmIdentity>, Violation> = Ok(None);
+            match established {
+                Ok(identity) => identity,
+                Err(violation) => {
+                    record(shared, violation);
+                    return Ok(());
+                }
+            }
+        }
+    };
     let expectations = match expectations {
-        Some(expectations) => expectations,
-        None => match server::enrol(&mut channel, &shared.config, shared.boot_images.clone()).await
+        Some(expectations) => match (&expectations.tpm, identity) {
+            (None, _) => expectations,
+            (Some(enrolled), Some(identity)) if identity.ek_modulus == enrolled.ek_modulus => {
+                // This boot's attestation key, for this boot's quotes.
+                let mut session = (*expectations).clone();
+                if let Some(tpm) = session.tpm.as_mut() {
+                    tpm.attestation_key = identity.attestation_key;
+                }
+                Arc::new(session)
+            }
+            (Some(_), _) => {
+                record(
+                    shared,
+                    Violation::Report(capsule_primitives::AttestationFailure::UnknownTpm),
+                );
+                return Ok(());
+            }
+        },
+        None => match server::enrol(
+            &mut channel,
+            &shared.config,
+            shared.boot_images.clone(),
+            identity,
+        )
+        .await
         {
             Ok((expectations, _)) => {
                 std::fs::write(&shared.args.expectations, expectations.encode())
@@ -295,6 +364,7 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
                 shared.events.write(serde_json::json!({
                     "event": "enrolled",
                     "fingerprint_root": hex::encode(expectations.fingerprint_root().0),
+                    "tpm": expectations.tpm.is_some(),
                 }));
                 let expectations = Arc::new(expectations);
                 if let Ok(mut state) = shared.state.lock() {

@@ -24,6 +24,12 @@ impl Swtpm {
     /// Manufactures a TPM in a temporary directory and serves it on a free loopback port (and
     /// the next one, its control port, where the swtpm TCTI looks for it).
     pub fn start() -> Result<Self, RootOfTrustError> {
+        Self::start_in(None)
+    }
+
+    /// [`Swtpm::start`] inside network namespace `netns` (by `ip netns` name): its loopback is
+    /// then that namespace's.
+    pub fn start_in(netns: Option<&str>) -> Result<Self, RootOfTrustError> {
         let failed = |what: &str, e: &dyn std::fmt::Display| {
             RootOfTrustError::Module(format!(
                 "swtpm: {what}: {e}; install swtpm and swtpm-tools (scripts/setup.sh)"
@@ -43,7 +49,15 @@ impl Swtpm {
             ));
         }
         let port = free_port_pair().ok_or_else(|| failed("ports", &"none free"))?;
-        let child = Command::new("swtpm")
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "swtpm"]);
+                c
+            }
+            None => Command::new("swtpm"),
+        };
+        let child = command
             .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear"])
             .arg("--tpmstate")
             .arg(format!("dir={}", state.path().display()))
@@ -53,11 +67,32 @@ impl Swtpm {
             .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
             .spawn()
             .map_err(|e| failed("starting swtpm", &e))?;
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
+        let netns_file = netns.map(|ns| format!("/run/netns/{ns}"));
+        let up = std::thread::spawn(move || {
+            if let Some(path) = netns_file {
+                use std::os::fd::AsFd;
+                let Ok(file) = std::fs::File::open(path) else {
+                    return false;
+                };
+                if rustix::thread::move_into_link_name_space(
+                    file.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .is_err()
+                {
+                    return false;
+                }
             }
-            std::thread::sleep(Duration::from_millis(50));
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            false
+        });
+        if !up.join().unwrap_or(false) {
+            return Err(failed("serving", &"its port did not open within 5 s"));
         }
         Ok(Self {
             child,

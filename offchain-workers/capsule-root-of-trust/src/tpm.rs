@@ -70,6 +70,7 @@ impl Tpm {
     pub fn connect(tcti: &str) -> Result<Self, RootOfTrustError> {
         let conf = TctiNameConf::from_str(tcti).map_err(tpm("parsing the TCTI"))?;
         let mut context = Context::new(conf).map_err(tpm("connecting"))?;
+        flush_transient_objects(&mut context)?;
         let ek = ek::create_ek_object(&mut context, AsymmetricAlgorithm::Rsa, None)
             .map_err(tpm("creating the EK"))?;
         Ok(Self {
@@ -505,6 +506,41 @@ impl crate::RootOfTrust for TpmRootOfTrust {
             .map_err(|_| RootOfTrustError::Unseal)
         })
     }
+}
+
+impl Drop for Tpm {
+    fn drop(&mut self) {
+        if let Ok(mut context) = self.context.lock() {
+            let _ = flush_transient_objects(&mut context);
+        }
+    }
+}
+
+/// Flushes every transient object in the TPM: without a resource manager (a raw device, or
+/// swtpm) objects a killed earlier client loaded stay, and a TPM holds only three. This
+/// backend is the TPM's only user on an HPC.
+fn flush_transient_objects(context: &mut Context) -> Result<(), RootOfTrustError> {
+    use tss_esapi::{
+        constants::{tss::TPM2_TRANSIENT_FIRST, CapabilityType},
+        handles::TpmHandle,
+        structures::CapabilityData,
+    };
+    let (data, _) = context
+        .get_capability(CapabilityType::Handles, TPM2_TRANSIENT_FIRST, 64)
+        .map_err(tpm("listing transient objects"))?;
+    if let CapabilityData::Handles(handles) = data {
+        for handle in handles.iter() {
+            if let TpmHandle::Transient(_) = handle {
+                let object = context
+                    .execute_without_session(|ctx| ctx.tr_from_tpm_public(*handle))
+                    .map_err(tpm("naming a transient object"))?;
+                context
+                    .flush_context(object)
+                    .map_err(tpm("flushing a transient object"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A big-endian number of up to 32 bytes, left-padded to 32.
