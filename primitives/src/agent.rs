@@ -35,7 +35,9 @@ pub enum GatewayMessage {
     },
 }
 
-/// From the agent.
+/// From the agent. (Its report variant is the large one; each message is built, sent and
+/// dropped at once, so it is not boxed.)
+#[allow(clippy::large_enum_variant)]
 #[derive(
     Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
