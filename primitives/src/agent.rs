@@ -15,8 +15,8 @@ pub const MAX_REASON: u32 = 256;
 pub const MAX_EK_CERTIFICATE: u32 = 4096;
 /// Largest credential part (`TPM2B_ID_OBJECT`, `TPM2B_ENCRYPTED_SECRET` contents).
 pub const MAX_CREDENTIAL_PART: u32 = 512;
-/// Longest TPM object name (a hash algorithm and a SHA-512 digest).
-pub const MAX_TPM_NAME: u32 = 66;
+/// Largest marshalled `TPMT_PUBLIC` of an attestation key.
+pub const MAX_TPM_PUBLIC: u32 = 512;
 
 /// From the gateway.
 #[derive(
@@ -42,16 +42,18 @@ pub enum GatewayMessage {
     Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
 pub enum AgentMessage {
+    /// The agent's first message after the handshake: it holds the boot's keys and is live (a
+    /// replayed first handshake message cannot send it).
+    Hello,
     /// The answer to a challenge.
     Report(SignedReport),
     /// The agent could not measure (a source it needs failed): why, for the gateway's log.
     CannotReport(BoundedVec<u8, ConstU32<MAX_REASON>>),
-    /// The HPC's TPM: its EK certificate and the boot's attestation key (compressed SEC1 and
-    /// TPM name).
+    /// The HPC's TPM: its EK certificate and the boot's attestation key as its marshalled
+    /// `TPMT_PUBLIC` (the gateway checks it and computes its name itself).
     TpmIdentity {
         ek_certificate: BoundedVec<u8, ConstU32<MAX_EK_CERTIFICATE>>,
-        attestation_key: [u8; 33],
-        attestation_key_name: BoundedVec<u8, ConstU32<MAX_TPM_NAME>>,
+        attestation_key_public: BoundedVec<u8, ConstU32<MAX_TPM_PUBLIC>>,
     },
     /// This HPC has no TPM.
     NoTpm,

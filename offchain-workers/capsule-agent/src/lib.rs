@@ -17,7 +17,7 @@ use capsule_primitives::{
     report::{quoted_digest, report_signing_message, HpcReport, Nonce},
     BoundedVec, SignedReport,
 };
-use codec::{Decode, Encode};
+use codec::{DecodeAll, Encode};
 use ed25519_dalek::{Signer, SigningKey};
 use rand_core::OsRng;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -181,10 +181,15 @@ impl Agent {
         #[cfg(feature = "tpm")]
         if let Some(quoter) = &self.tpm {
             return match quoter.tpm.ek_certificate() {
-                Ok(certificate) => AgentMessage::TpmIdentity {
-                    ek_certificate: BoundedVec::truncate_from(certificate),
-                    attestation_key: quoter.key.public,
-                    attestation_key_name: BoundedVec::truncate_from(quoter.key.name.clone()),
+                Ok(certificate) => match (
+                    BoundedVec::try_from(certificate),
+                    BoundedVec::try_from(quoter.key.public_area.clone()),
+                ) {
+                    (Ok(ek_certificate), Ok(attestation_key_public)) => AgentMessage::TpmIdentity {
+                        ek_certificate,
+                        attestation_key_public,
+                    },
+                    _ => cannot("the EK certificate or the attestation key is too large to send"),
                 },
                 Err(error) => cannot(&error.to_string()),
             };
@@ -218,9 +223,11 @@ impl Agent {
         channel: &mut Channel<S>,
     ) -> Result<(), AgentError> {
         let mut first: Option<SignedReport> = None;
+        // Proves the session live: the gateway counts nothing against the HPC before it.
+        channel.send(&AgentMessage::Hello.encode()).await?;
         loop {
             let message = channel.recv().await?;
-            let (nonce, disk_samples) = match GatewayMessage::decode(&mut message.as_slice())
+            let (nonce, disk_samples) = match GatewayMessage::decode_all(&mut message.as_slice())
                 .map_err(|_| AgentError::Undecodable)?
             {
                 GatewayMessage::Challenge {

@@ -12,6 +12,7 @@ use capsule_root_of_trust::{
     credential::make_credential,
     swtpm::Swtpm,
     tpm::{verify_ek_certificate, Tpm},
+    tpm_quote::{verify_quote, QuoteError},
 };
 
 #[test]
@@ -88,5 +89,18 @@ fn quoted_reports_pass_until_a_pcr_changes() {
     assert_eq!(
         check_report(&changed, &challenge(2), &keys, &expectations, Some(&later)),
         Err(AttestationFailure::TpmQuote)
+    );
+    // And for that reason: the values, not anything else about the quote.
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&attestation_key).expect("P-256");
+    let tpm = expectations.tpm.as_ref().expect("tpm");
+    assert_eq!(
+        verify_quote(
+            changed.report.quote.as_ref().expect("a quote"),
+            &key,
+            &changed.report.quoted_digest(),
+            &tpm.pcrs,
+            Some(&later)
+        ),
+        Err(QuoteError::PcrValues)
     );
 }

@@ -44,6 +44,15 @@ pub struct TpmExpectations {
     pub pcrs: Vec<(u8, [u8; 32])>,
 }
 
+/// The enrolled disk: its tree's root, and its shape (so an agent cannot claim a smaller tree
+/// whose nodes it kept instead of the disk).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, codec::Encode, codec::Decode)]
+pub struct DiskShape {
+    pub root: [u8; 32],
+    pub leaves: u64,
+    pub block_bytes: u32,
+}
+
 /// What an HPC's reports must show (SCALE-encoded on the gateway's disk).
 #[derive(Clone, Debug, PartialEq, Eq, codec::Encode, codec::Decode)]
 pub struct Expectations {
@@ -56,7 +65,7 @@ pub struct Expectations {
     /// source).
     pub fingerprint: Fingerprint,
     pub partition_table: MeasurementDigest,
-    pub disk_root: Option<[u8; 32]>,
+    pub disk: Option<DiskShape>,
     pub tpm: Option<TpmExpectations>,
 }
 
@@ -76,7 +85,11 @@ impl Expectations {
             devices: golden.devices.to_vec(),
             fingerprint: golden.fingerprint.clone(),
             partition_table: golden.partition_table,
-            disk_root: golden.disk.as_ref().map(|d| d.root),
+            disk: golden.disk.as_ref().map(|d| DiskShape {
+                root: d.root,
+                leaves: d.leaves,
+                block_bytes: d.block_bytes,
+            }),
             tpm,
         }
     }
@@ -147,11 +160,21 @@ pub fn check_report(
     if golden.partition_table != expectations.partition_table {
         return Err(AttestationFailure::PartitionTable);
     }
-    match (&golden.disk, expectations.disk_root) {
+    match (&golden.disk, expectations.disk) {
         (None, None) => {}
-        (Some(disk), Some(root)) => {
+        (
+            Some(disk),
+            Some(DiskShape {
+                root,
+                leaves,
+                block_bytes,
+            }),
+        ) => {
             let wanted = sample_indices(&challenge.nonce, disk.leaves, challenge.disk_samples);
             let proven = disk.root == root
+                && disk.leaves == leaves
+                && disk.block_bytes == block_bytes
+                && !wanted.is_empty()
                 && disk.samples.len() == wanted.len()
                 && disk.samples.iter().zip(&wanted).all(|(sample, &index)| {
                     sample.index == index

@@ -19,7 +19,7 @@ use capsule_primitives::{
     AttestationEvidence, AttestationFailure, SignedReport,
 };
 use capsule_root_of_trust::{tpm_quote::ClockInfo, RootOfTrust};
-use codec::{Decode, Encode};
+use codec::{DecodeAll, Encode};
 use rand_core::{OsRng, RngCore};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn};
@@ -67,6 +67,9 @@ pub enum Violation {
     Undecodable,
     /// The channel failed: dropped, garbled, replayed, or a peer with another key.
     Channel(String),
+    /// The gateway itself failed (its root of trust would not countersign): not the HPC's
+    /// doing, so no power-cycle.
+    Gateway(String),
 }
 
 /// The evidence of a violation, for an audit round.
@@ -132,7 +135,7 @@ async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(|_| Violation::NoAnswer)?
         .map_err(|e| Violation::Channel(e.to_string()))?;
-    match AgentMessage::decode(&mut answer.as_slice()) {
+    match AgentMessage::decode_all(&mut answer.as_slice()) {
         Ok(AgentMessage::CannotReport(reason)) => Err(Violation::CannotReport(
             String::from_utf8_lossy(&reason).into_owned(),
         )),
@@ -141,66 +144,104 @@ async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// A TPM established for one boot: its EK, and the attestation key it proved to hold.
+/// A TPM established for one boot: its EK, the attestation key it proved to hold, and the PCRs
+/// its quotes must cover (the gateway's selection, not the agent's).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TpmIdentity {
     pub ek_modulus: Vec<u8>,
     pub attestation_key: [u8; 33],
+    pub pcrs: Vec<u8>,
 }
 
-/// The pinned CA list EK certificates must chain to (PEM or DER).
+/// The pinned CA list EK certificates must chain to (PEM or DER), and the PCR selection
+/// quotes must cover (increasing).
 #[derive(Clone, Debug, Default)]
 pub struct TpmTrust {
     pub roots: Vec<Vec<u8>>,
     pub intermediates: Vec<Vec<u8>>,
+    pub pcrs: Vec<u8>,
+}
+
+/// Waits for the agent's first message, [`AgentMessage::Hello`]: until it comes the peer has
+/// proved nothing (an IK first message can be replayed), so a failure here is a refusal, not
+/// an HPC violation.
+pub async fn hello<S: AsyncRead + AsyncWrite + Unpin>(
+    channel: &mut Channel<S>,
+    config: &ServerConfig,
+) -> Result<(), String> {
+    let message = tokio::time::timeout(config.answer_timeout, channel.recv())
+        .await
+        .map_err(|_| "no hello in time".to_string())?
+        .map_err(|e| e.to_string())?;
+    match AgentMessage::decode_all(&mut message.as_slice()) {
+        Ok(AgentMessage::Hello) => Ok(()),
+        _ => Err("the first message is not a hello".into()),
+    }
+}
+
+/// The disk sample count a challenge asks for: at least one, at most what a report carries.
+fn disk_samples(config: &ServerConfig) -> u32 {
+    config
+        .disk_samples
+        .clamp(1, capsule_primitives::report::MAX_DISK_SAMPLES)
 }
 
 /// Establishes the HPC's TPM for this boot: its EK certificate must chain to a pinned CA, and
 /// it must recover a credential made (in software) for its attestation key under that EK, which
-/// only the TPM holding both can. `None` when the agent says the HPC has no TPM.
+/// only the TPM holding both can. The key is taken from its `TPMT_PUBLIC`, checked to be a
+/// restricted signing key the TPM made, and named here: a key the agent merely claims cannot
+/// receive the credential. An HPC that says it has no TPM, on a gateway that attests TPMs, is
+/// an unknown TPM.
 #[cfg(feature = "tpm")]
 pub async fn tpm_identity<S: AsyncRead + AsyncWrite + Unpin>(
     channel: &mut Channel<S>,
     config: &ServerConfig,
     trust: &TpmTrust,
-) -> Result<Option<TpmIdentity>, Violation> {
-    let unknown = || Violation::Report(AttestationFailure::UnknownTpm);
-    let (certificate, attestation_key, name) =
+) -> Result<TpmIdentity, Violation> {
+    let unknown = |why: &dyn std::fmt::Display| {
+        warn!(%why, "unknown TPM");
+        Violation::Report(AttestationFailure::UnknownTpm)
+    };
+    let (certificate, public_area) =
         match ask(channel, config, &GatewayMessage::TpmIdentityRequest).await? {
-            AgentMessage::NoTpm => return Ok(None),
+            AgentMessage::NoTpm => return Err(unknown(&"the HPC says it has no TPM")),
             AgentMessage::TpmIdentity {
                 ek_certificate,
-                attestation_key,
-                attestation_key_name,
-            } => (ek_certificate, attestation_key, attestation_key_name),
+                attestation_key_public,
+            } => (ek_certificate, attestation_key_public),
             _ => return Err(Violation::Undecodable),
         };
+    let (attestation_key, name) =
+        capsule_root_of_trust::tpm::attestation_key_from_public(&public_area)
+            .map_err(|e| unknown(&e))?;
     let ek_modulus = capsule_root_of_trust::tpm::verify_ek_certificate(
         &certificate,
         &trust.roots,
         &trust.intermediates,
     )
-    .map_err(|_| unknown())?;
+    .map_err(|e| unknown(&e))?;
     let mut secret = [0u8; 32];
     OsRng.fill_bytes(&mut secret);
     let credential =
         capsule_root_of_trust::credential::make_credential(&ek_modulus, &name, &secret)
-            .map_err(|_| unknown())?;
+            .map_err(|e| unknown(&e))?;
     let message = GatewayMessage::ActivateCredential {
-        id_object: credential.id_object.try_into().map_err(|_| unknown())?,
+        id_object: credential
+            .id_object
+            .try_into()
+            .map_err(|_| unknown(&"credential too large"))?,
         encrypted_secret: credential
             .encrypted_secret
             .try_into()
-            .map_err(|_| unknown())?,
+            .map_err(|_| unknown(&"credential too large"))?,
     };
     match ask(channel, config, &message).await? {
-        AgentMessage::CredentialActivated(recovered) if recovered == secret => {
-            Ok(Some(TpmIdentity {
-                ek_modulus,
-                attestation_key,
-            }))
-        }
-        _ => Err(unknown()),
+        AgentMessage::CredentialActivated(recovered) if recovered == secret => Ok(TpmIdentity {
+            ek_modulus,
+            attestation_key,
+            pcrs: trust.pcrs.clone(),
+        }),
+        _ => Err(unknown(&"the credential was not recovered")),
     }
 }
 
@@ -217,7 +258,7 @@ pub async fn enrol<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(Expectations, SignedReport), Violation> {
     let challenge = Challenge {
         nonce: fresh_nonce(),
-        disk_samples: config.disk_samples,
+        disk_samples: disk_samples(config),
     };
     let signed = match ask(
         channel,
@@ -240,6 +281,15 @@ pub async fn enrol<S: AsyncRead + AsyncWrite + Unpin>(
                 .quote
                 .as_ref()
                 .ok_or(Violation::Report(AttestationFailure::TpmQuote))?;
+            // The gateway's selection, not whatever the agent chose to quote.
+            if !quote
+                .pcrs
+                .iter()
+                .map(|(i, _)| *i)
+                .eq(identity.pcrs.iter().copied())
+            {
+                return Err(Violation::Report(AttestationFailure::TpmQuote));
+            }
             Some(crate::TpmExpectations {
                 ek_modulus: identity.ek_modulus,
                 attestation_key: identity.attestation_key,
@@ -266,6 +316,9 @@ pub struct Server<'a> {
     pub power: &'a dyn PowerControl,
     pub task: &'a dyn TaskControl,
     pub config: ServerConfig,
+    /// Whether this session is still the boot's (a violation elsewhere, which power-cycled
+    /// the HPC, ends it: its own failures then are not another power-cycle).
+    pub still_current: &'a (dyn Fn() -> bool + Sync),
 }
 
 impl Server<'_> {
@@ -298,7 +351,7 @@ impl Server<'_> {
         let channel_error = |e: ChannelError| (Violation::Channel(e.to_string()), None);
         let challenge = Challenge {
             nonce: fresh_nonce(),
-            disk_samples: self.config.disk_samples,
+            disk_samples: disk_samples(&self.config),
         };
         let sent = Instant::now();
         channel
@@ -309,7 +362,7 @@ impl Server<'_> {
             .await
             .map_err(|_| (Violation::NoAnswer, None))?
             .map_err(channel_error)?;
-        let signed = match AgentMessage::decode(&mut answer.as_slice()) {
+        let signed = match AgentMessage::decode_all(&mut answer.as_slice()) {
             Ok(AgentMessage::Report(signed)) => signed,
             Ok(AgentMessage::CannotReport(reason)) => {
                 return Err((
@@ -344,13 +397,8 @@ impl Server<'_> {
                 if quoted.is_some() {
                     *clock = quoted;
                 }
-                let evidence =
-                    countersign(self.root, self.config.gateway, signed).map_err(|e| {
-                        (
-                            Violation::CannotReport(format!("countersigning: {e}")),
-                            None,
-                        )
-                    })?;
+                let evidence = countersign(self.root, self.config.gateway, signed)
+                    .map_err(|e| (Violation::Gateway(format!("countersigning: {e}")), None))?;
                 Ok((evidence, sent.elapsed()))
             }
             Err(failure) => Err((Violation::Report(failure), Some(signed))),
@@ -359,16 +407,27 @@ impl Server<'_> {
 
     fn violated(&self, violation: Violation, report: Option<SignedReport>) -> ViolationRecord {
         let detected_at = Instant::now();
-        warn!(
-            ?violation,
-            "HPC violation: stopping the task and power-cycling"
-        );
-        self.task.stop_task();
-        let powered_at = match self.power.act(PowerAction::Cycle) {
-            Ok(()) => Some(Instant::now()),
-            Err(error) => {
-                warn!(%error, "the power-cycle failed: the HPC stays suspect");
-                None
+        let powered_at = if matches!(violation, Violation::Gateway(_)) {
+            warn!(
+                ?violation,
+                "the gateway failed: the session ends, the HPC is not blamed"
+            );
+            None
+        } else if !(self.still_current)() {
+            warn!(?violation, "a session of an earlier boot ended");
+            None
+        } else {
+            warn!(
+                ?violation,
+                "HPC violation: stopping the task and power-cycling"
+            );
+            self.task.stop_task();
+            match self.power.act(PowerAction::Cycle) {
+                Ok(()) => Some(Instant::now()),
+                Err(error) => {
+                    warn!(%error, "the power-cycle failed: the HPC stays suspect");
+                    None
+                }
             }
         };
         let changed = report

@@ -127,6 +127,52 @@ fn a_written_disk_block_fails_once_sampled() {
 }
 
 #[test]
+fn a_disk_of_another_shape_or_no_samples_fails() {
+    use ed25519_dalek::Signer;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let machine = Machine::create(dir.path());
+    let (agent, expectations, keys) = enrolled(&machine);
+    let resign = |mut signed: SignedReport| {
+        signed.signature = agent
+            .session_keys()
+            .signing
+            .sign(&report_signing_message(&signed.report))
+            .to_bytes();
+        signed
+    };
+    // A one-leaf "tree" whose leaf is the root: proves nothing about the disk.
+    let mut forged = agent.report(Nonce([1; 32]), 4).expect("reports");
+    let disk = forged.report.golden.disk.as_mut().expect("disk");
+    disk.leaves = 1;
+    disk.samples = capsule_primitives::BoundedVec::truncate_from(vec![
+        capsule_primitives::report::DiskSample {
+            index: 0,
+            leaf: disk.root,
+            proof: Default::default(),
+        },
+    ]);
+    assert_eq!(
+        check_report(&resign(forged), &challenge(1), &keys, &expectations, None),
+        Err(AttestationFailure::DiskBlocks)
+    );
+    // No samples asked: nothing proven, so nothing passes.
+    let none = agent.report(Nonce([1; 32]), 0).expect("reports");
+    assert_eq!(
+        check_report(
+            &none,
+            &Challenge {
+                nonce: Nonce([1; 32]),
+                disk_samples: 0
+            },
+            &keys,
+            &expectations,
+            None
+        ),
+        Err(AttestationFailure::DiskBlocks)
+    );
+}
+
+#[test]
 fn replays_foreign_keys_and_forged_signatures_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let machine = Machine::create(dir.path());

@@ -47,6 +47,9 @@ const TAG: usize = 16;
 /// byte, the flag byte, the chunk and the tag.
 pub const MAX_CHUNK: usize = MAX_NOISE_MESSAGE - TAG - 2;
 
+/// Most whole messages kept while a re-handshake waits for its answer.
+const MAX_QUEUED: usize = 64;
+
 const KIND_HANDSHAKE: u8 = 1;
 const KIND_TRANSPORT: u8 = 2;
 
@@ -453,6 +456,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
                 }
                 KIND_TRANSPORT => {
                     let (flags, chunk) = self.open(&body)?;
+                    if partial.len() + chunk.len() > self.schedule.max_message
+                        || self.queued.len() >= MAX_QUEUED
+                    {
+                        return Err(ChannelError::TooLarge {
+                            limit: self.schedule.max_message,
+                        });
+                    }
                     partial.extend_from_slice(&chunk);
                     if flags & FLAG_REKEY != 0 {
                         self.transport_mut()?.rekey_incoming();

@@ -19,7 +19,7 @@ use capsule_attestation::{
     Expectations,
 };
 use capsule_channel::{Channel, ChannelError, Schedule};
-use capsule_primitives::measurement::MeasurementDigest;
+use capsule_primitives::{agent::MAX_ATTESTATION_MESSAGE, measurement::MeasurementDigest};
 use capsule_root_of_trust::software::SoftwareRootOfTrust;
 use clap::{Parser, Subcommand};
 use codec::{Decode, Encode};
@@ -93,6 +93,10 @@ struct AttestArgs {
     #[cfg(feature = "tpm")]
     #[arg(long = "tpm-intermediate")]
     tpm_intermediates: Vec<PathBuf>,
+    /// The PCRs (SHA-256 bank) a TPM HPC's quotes must cover, comma-separated, increasing.
+    #[cfg(feature = "tpm")]
+    #[arg(long, default_value = "0,1,2,3,4,7,9,16", value_delimiter = ',')]
+    tpm_pcrs: Vec<u8>,
 }
 
 fn hex32(text: &str, what: &str) -> anyhow::Result<[u8; 32]> {
@@ -127,8 +131,10 @@ impl Events {
 }
 
 struct State {
-    /// The static key of this boot's agent, pinned at its first handshake.
+    /// The static key of this boot's agent, pinned at its first authenticated message.
     pinned: Option<[u8; 32]>,
+    /// Counts power-cycles: a session of an earlier boot is not counted again.
+    generation: u64,
     expectations: Option<Arc<Expectations>>,
 }
 
@@ -137,7 +143,6 @@ struct Shared {
     /// Pinned EK CAs: HPCs with TPMs are attested through them.
     tpm_trust: Option<server::TpmTrust>,
     noise_private: [u8; 32],
-    secret: [u8; 32],
     boot_images: BTreeSet<MeasurementDigest>,
     root: SoftwareRootOfTrust,
     power: RecordingPower,
@@ -158,7 +163,8 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("reading {}", args.noise_key_file.display()))?,
         "the Noise key",
     )?;
-    let secret = hex32(
+    // Checked now; read again for every connection (the boot server renews it per boot).
+    hex32(
         &std::fs::read_to_string(&args.boot_secret_file)
             .with_context(|| format!("reading {}", args.boot_secret_file.display()))?,
         "the boot secret",
@@ -216,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
         Some(server::TpmTrust {
             roots: read(&args.tpm_cas)?,
             intermediates: read(&args.tpm_intermediates)?,
+            pcrs: args.tpm_pcrs.clone(),
         })
     };
     #[cfg(not(feature = "tpm"))]
@@ -225,11 +232,11 @@ async fn main() -> anyhow::Result<()> {
         root: SoftwareRootOfTrust::open_or_create(&args.root_of_trust)?,
         power: RecordingPower::with_log(args.power_log.clone()),
         noise_private,
-        secret,
         boot_images,
         events,
         state: Mutex::new(State {
             pinned: None,
+            generation: 0,
             expectations,
         }),
         config,
@@ -252,13 +259,17 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// A violation found by the gateway itself (not by the server loop): power-cycles the HPC,
+/// writes the record, and starts a new boot generation.
 fn record(shared: &Shared, violation: Violation) -> ViolationRecord {
     let detected_at = std::time::Instant::now();
-    let powered_at = shared
-        .power
-        .act(PowerAction::Cycle)
-        .ok()
-        .map(|()| std::time::Instant::now());
+    let powered_at = match shared.power.act(PowerAction::Cycle) {
+        Ok(()) => Some(std::time::Instant::now()),
+        Err(error) => {
+            warn!(%error, "the power-cycle failed: the HPC stays suspect");
+            None
+        }
+    };
     let record = ViolationRecord {
         violation,
         report: None,
@@ -267,52 +278,95 @@ fn record(shared: &Shared, violation: Violation) -> ViolationRecord {
         powered_at,
     };
     shared.events.violation(&record);
-    // The HPC was power-cycled: its next boot makes new keys.
-    if let Ok(mut state) = shared.state.lock() {
-        state.pinned = None;
-    }
+    new_boot(shared);
     record
 }
 
+/// The HPC was power-cycled: its next boot makes new keys, and sessions of this one end
+/// without being counted again.
+fn new_boot(shared: &Shared) {
+    if let Ok(mut state) = shared.state.lock() {
+        state.pinned = None;
+        state.generation += 1;
+    }
+}
+
+fn refused(shared: &Shared, reason: &str) {
+    shared.events.write(serde_json::json!({
+        "event": "refused",
+        "reason": reason,
+    }));
+}
+
 async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Result<()> {
-    let pinned = shared
-        .state
-        .lock()
-        .map_err(|_| anyhow::anyhow!("state poisoned"))?
-        .pinned;
-    let mut channel = match Channel::accept(
-        stream,
-        shared.noise_private,
-        shared.secret,
-        pinned,
-        Schedule::default(),
+    // The boot's secret as the boot server issued it: read again for every connection.
+    let secret = hex32(
+        &std::fs::read_to_string(&shared.args.boot_secret_file)
+            .with_context(|| format!("reading {}", shared.args.boot_secret_file.display()))?,
+        "the boot secret",
+    )?;
+    let schedule = Schedule {
+        max_message: MAX_ATTESTATION_MESSAGE as usize,
+        ..Schedule::default()
+    };
+    let accepted = tokio::time::timeout(
+        shared.config.answer_timeout,
+        Channel::accept(stream, shared.noise_private, secret, None, schedule),
     )
-    .await
-    {
-        Ok(channel) => channel,
-        Err(ChannelError::PeerChanged) => {
-            // The boot secret in another agent's hands: not this boot's HPC alone any more.
-            record(
-                shared,
-                Violation::Channel(ChannelError::PeerChanged.to_string()),
-            );
+    .await;
+    let mut channel = match accepted {
+        Ok(Ok(channel)) => channel,
+        Ok(Err(error)) => {
+            refused(shared, &error.to_string());
             return Ok(());
         }
-        Err(error) => {
-            shared.events.write(serde_json::json!({
-                "event": "refused",
-                "reason": error.to_string(),
-            }));
+        Err(_) => {
+            refused(shared, "the handshake timed out");
             return Ok(());
         }
     };
-    let expectations = {
+    // Until the agent's first message the peer proved nothing (a first handshake message can
+    // be replayed): a failure is a refusal, not the HPC's violation.
+    if let Err(reason) = server::hello(&mut channel, &shared.config).await {
+        refused(shared, &reason);
+        return Ok(());
+    }
+    // Live and holding the boot's secret: the boot's key is pinned, or this is a second one.
+    let (generation, expectations) = {
         let mut state = shared
             .state
             .lock()
             .map_err(|_| anyhow::anyhow!("state poisoned"))?;
-        state.pinned.get_or_insert(channel.remote_static());
-        state.expectations.clone()
+        match state.pinned {
+            Some(key) if key != channel.remote_static() => None,
+            _ => {
+                state.pinned = Some(channel.remote_static());
+                Some((state.generation, state.expectations.clone()))
+            }
+        }
+    }
+    .unzip();
+    let (Some(generation), Some(expectations)) = (generation, expectations) else {
+        // The boot secret in another agent's hands: not this boot's HPC alone any more.
+        record(
+            shared,
+            Violation::Channel(ChannelError::PeerChanged.to_string()),
+        );
+        return Ok(());
+    };
+    let current = || {
+        shared
+            .state
+            .lock()
+            .map(|state| state.generation == generation)
+            .unwrap_or(false)
+    };
+    let violated = |violation: Violation| {
+        if current() {
+            record(shared, violation);
+        } else {
+            info!(?violation, "a session of an earlier boot ended");
+        }
     };
     // The HPC's TPM, established for this boot, where the gateway attests TPMs.
     let identity = match &shared.tpm_trust {
@@ -321,19 +375,21 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
             #[cfg(feature = "tpm")]
             let established = server::tpm_identity(&mut channel, &shared.config, _trust).await;
             #[cfg(not(feature = "tpm"))]
-            let established: Result<Option<server::TpmIdentity>, Violation> = Ok(None);
+            let established: Result<server::TpmIdentity, Violation> =
+                Err(Violation::Gateway("built without TPM support".into()));
             match established {
-                Ok(identity) => identity,
+                Ok(identity) => Some(identity),
                 Err(violation) => {
-                    record(shared, violation);
+                    violated(violation);
                     return Ok(());
                 }
             }
         }
     };
+    let unknown_tpm = || Violation::Report(capsule_primitives::AttestationFailure::UnknownTpm);
     let expectations = match expectations {
         Some(expectations) => match (&expectations.tpm, identity) {
-            (None, _) => expectations,
+            (None, None) => expectations,
             (Some(enrolled), Some(identity)) if identity.ek_modulus == enrolled.ek_modulus => {
                 // This boot's attestation key, for this boot's quotes.
                 let mut session = (*expectations).clone();
@@ -342,11 +398,10 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
                 }
                 Arc::new(session)
             }
-            (Some(_), _) => {
-                record(
-                    shared,
-                    Violation::Report(capsule_primitives::AttestationFailure::UnknownTpm),
-                );
+            // Another TPM; or enrolled without one where TPMs are attested (a downgrade); or
+            // enrolled with one where this gateway cannot establish it.
+            _ => {
+                violated(unknown_tpm());
                 return Ok(());
             }
         },
@@ -373,7 +428,7 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
                 expectations
             }
             Err(violation) => {
-                record(shared, violation);
+                violated(violation);
                 return Ok(());
             }
         },
@@ -397,14 +452,16 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
         power: &shared.power,
         task: &NoTask,
         config: shared.config.clone(),
+        still_current: &current,
     };
     let record = server.serve(&mut channel, &events_tx).await;
     drop(events_tx);
     let _ = writer.await;
-    shared.events.violation(&record);
-    // The HPC was power-cycled: its next boot makes new keys.
-    if let Ok(mut state) = shared.state.lock() {
-        state.pinned = None;
+    if record.powered_at.is_some() {
+        shared.events.violation(&record);
+        new_boot(shared);
+    } else {
+        info!(violation = ?record.violation, "session ended without a power-cycle");
     }
     Ok(())
 }

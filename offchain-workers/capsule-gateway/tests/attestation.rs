@@ -67,6 +67,14 @@ fn the_server_attests_a_clean_hpc_and_detects_each_violation() {
         "a clean machine is never power-cycled"
     );
 
+    // A peer without this boot's secret is refused, and that is not the HPC's violation.
+    std::fs::write(setup.path("wrong.secret"), hex(&[0x43; 32])).expect("secret");
+    let skip = setup.events().len();
+    let stranger = setup.agent_with_secret(PORT, &setup.path("wrong.secret"));
+    setup.wait_for(skip, "refused", Duration::from_secs(20));
+    drop(stranger);
+    assert_eq!(setup.power_cycles(), 0, "refused, not power-cycled");
+
     let mut power_latencies = Vec::new();
     let mut run_violation = |change: &dyn Fn(),
                              undo: &dyn Fn(),

@@ -2,8 +2,8 @@
 //! (swtpm's local CA pinned), as real processes on a network-namespace pair: the gateway
 //! establishes the TPM at the session's start (EK certificate chain, a credential only that
 //! TPM recovers for the boot's attestation key), enrols its quoted PCRs, and accepts quoted
-//! reports. A boot whose PCR 16 was extended fails its quote; an HPC with another TPM is refused
-//! as an unknown TPM; each power-cycles.
+//! reports. A boot whose PCR 16 was extended fails its quote; an HPC with another TPM, or an
+//! agent that says it has none, is refused as an unknown TPM; each power-cycles.
 use std::{ffi::OsStr, os::fd::AsFd, time::Duration};
 
 use capsule_root_of_trust::{
@@ -41,6 +41,8 @@ fn a_tpm_hpc_is_established_enrolled_and_held_to_its_quotes() {
             OsStr::new(&root),
             OsStr::new("--tpm-intermediate"),
             OsStr::new(&issuer),
+            OsStr::new("--tpm-pcrs"),
+            OsStr::new("0,1,2,3,7,16"),
         ],
     );
     let agent = setup.agent_with(PORT, None, Some(&tpm.tcti()));
@@ -85,5 +87,11 @@ fn a_tpm_hpc_is_established_enrolled_and_held_to_its_quotes() {
     let skip = setup.events().len();
     let agent = setup.agent_with(PORT, None, Some(&other.tcti()));
     expect_violation(&setup, skip, 2, "UnknownTpm");
+    drop(agent);
+
+    // An agent that says the HPC has no TPM: a downgrade, refused the same way.
+    let skip = setup.events().len();
+    let agent = setup.agent_with(PORT, None, None);
+    expect_violation(&setup, skip, 3, "UnknownTpm");
     drop(agent);
 }

@@ -56,6 +56,9 @@ pub struct AttestationKey {
     pub public: [u8; 33],
     /// Its TPM name (`nameAlg ‖ H(TPMT_PUBLIC)`): what a credential is made for.
     pub name: Vec<u8>,
+    /// Its marshalled `TPMT_PUBLIC`: what a gateway checks and names itself
+    /// ([`attestation_key_from_public`]).
+    pub public_area: Vec<u8>,
 }
 
 /// A connected TPM.
@@ -127,25 +130,20 @@ impl Tpm {
             let (public, name, _) = ctx
                 .read_public(handle)
                 .map_err(tpm("reading the attestation key"))?;
-            let Public::Ecc { unique, .. } = public else {
+            let public_area = public
+                .marshall()
+                .map_err(tpm("marshalling the attestation key"))?;
+            let (compressed, computed) = attestation_key_from_public(&public_area)?;
+            if computed != name.value() {
                 return Err(RootOfTrustError::Module(
-                    "TPM: the attestation key is not ECC".into(),
+                    "TPM: the attestation key's name is not its public area's".into(),
                 ));
-            };
-            let mut sec1 = vec![4u8];
-            sec1.extend_from_slice(&pad32(unique.x().value()));
-            sec1.extend_from_slice(&pad32(unique.y().value()));
-            let key = p256::PublicKey::from_sec1_bytes(&sec1).map_err(|_| {
-                RootOfTrustError::Module("TPM: the attestation key is off the curve".into())
-            })?;
-            let mut compressed = [0u8; 33];
-            compressed.copy_from_slice(
-                p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, true).as_bytes(),
-            );
+            }
             Ok(AttestationKey {
                 handle,
                 public: compressed,
-                name: name.value().to_vec(),
+                name: computed,
+                public_area,
             })
         })
     }
@@ -159,9 +157,15 @@ impl Tpm {
         qualifying_data: &[u8; 32],
         pcrs: &[u8],
     ) -> Result<TpmQuote, RootOfTrustError> {
+        // One PCR_Read returns at most 8 values.
+        if pcrs.is_empty() || pcrs.len() > 8 || pcrs.iter().any(|&i| i >= 24) {
+            return Err(RootOfTrustError::Module(
+                "TPM: quote 1 to 8 PCRs, each below 24".into(),
+            ));
+        }
         let slots = pcrs
             .iter()
-            .map(|&i| PcrSlot::try_from(1u32 << (i % 32)).map_err(tpm("naming the PCR selection")))
+            .map(|&i| PcrSlot::try_from(1u32 << i).map_err(tpm("naming the PCR selection")))
             .collect::<Result<Vec<_>, _>>()?;
         let selection = || {
             PcrSelectionListBuilder::new()
@@ -541,6 +545,54 @@ fn flush_transient_objects(context: &mut Context) -> Result<(), RootOfTrustError
         }
     }
     Ok(())
+}
+
+/// The attestation key a marshalled `TPMT_PUBLIC` describes, checked to be one the TPM made and
+/// keeps (fixedTPM, fixedParent, sensitiveDataOrigin), restricted to signing TPM-made data
+/// (restricted, sign, not decrypt), ECDSA-SHA-256 on P-256 with a SHA-256 name: its
+/// compressed key and the name the gateway computes (`0x000B ‖ SHA-256(TPMT_PUBLIC)`), so the
+/// credential is made for this key and no other. What a gateway runs on an agent's claim.
+pub fn attestation_key_from_public(
+    public_area: &[u8],
+) -> Result<([u8; 33], Vec<u8>), RootOfTrustError> {
+    let bad = |what: &str| RootOfTrustError::Module(format!("attestation key: {what}"));
+    let public = Public::unmarshall(public_area).map_err(|_| bad("not a TPMT_PUBLIC"))?;
+    if public.marshall().ok().as_deref() != Some(public_area) {
+        return Err(bad("trailing or non-canonical bytes"));
+    }
+    let Public::Ecc {
+        object_attributes,
+        name_hashing_algorithm,
+        parameters,
+        unique,
+        ..
+    } = public
+    else {
+        return Err(bad("not an ECC key"));
+    };
+    let attributes_ok = object_attributes.fixed_tpm()
+        && object_attributes.fixed_parent()
+        && object_attributes.sensitive_data_origin()
+        && object_attributes.restricted()
+        && object_attributes.sign_encrypt()
+        && !object_attributes.decrypt();
+    if !attributes_ok {
+        return Err(bad("not a restricted signing key the TPM made and keeps"));
+    }
+    if name_hashing_algorithm != HashingAlgorithm::Sha256
+        || parameters.ecc_curve() != EccCurve::NistP256
+        || parameters.ecc_scheme() != EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256))
+    {
+        return Err(bad("not ECDSA-SHA-256 on P-256 with a SHA-256 name"));
+    }
+    let (x, y) = (unique.x().value(), unique.y().value());
+    if x.len() > 32 || y.len() > 32 {
+        return Err(bad("coordinates too long"));
+    }
+    let compressed = compressed(&pad32(x), &pad32(y))?;
+    let mut name = vec![0x00, 0x0b];
+    name.extend_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(public_area));
+    Ok((compressed, name))
 }
 
 /// A big-endian number of up to 32 bytes, left-padded to 32.

@@ -31,15 +31,13 @@ pub struct ClockInfo {
 }
 
 impl ClockInfo {
-    /// Whether `self` can follow `earlier` on one TPM without a reset going unnoticed.
+    /// Whether `self` can follow `earlier` within one boot: the same reset and restart
+    /// counts (any reset or restart between two quotes of one session is a reboot the gateway
+    /// did not see), and a clock that moved forward (the same quote again did not).
     pub fn follows(&self, earlier: &ClockInfo) -> bool {
-        match self.reset_count.cmp(&earlier.reset_count) {
-            std::cmp::Ordering::Less => false,
-            std::cmp::Ordering::Greater => true,
-            std::cmp::Ordering::Equal => {
-                self.restart_count >= earlier.restart_count && self.clock > earlier.clock
-            }
-        }
+        self.reset_count == earlier.reset_count
+            && self.restart_count == earlier.restart_count
+            && self.clock > earlier.clock
     }
 }
 
@@ -156,7 +154,7 @@ pub fn selection_bitmap(indices: &[u8]) -> Vec<u8> {
 }
 
 /// Checks `quote` (see the module docs). `expected` pins the selection and the values, in
-/// increasing PCR order; `previous` is the clock of this TPM's last accepted quote. Returns the
+/// increasing PCR order; `previous` is the clock of this boot's last accepted quote. Returns the
 /// quote's clock, for the next check.
 pub fn verify_quote(
     quote: &TpmQuote,
@@ -224,8 +222,8 @@ mod tests {
         };
         assert!(at(1, 200).follows(&at(1, 100)));
         assert!(
-            at(2, 5).follows(&at(1, 100)),
-            "after a reset the clock restarts"
+            !at(2, 5).follows(&at(1, 100)),
+            "a reset within the boot's session"
         );
         assert!(!at(1, 100).follows(&at(1, 100)), "the same quote again");
         assert!(!at(0, 500).follows(&at(1, 100)));

@@ -244,8 +244,23 @@ impl Setup {
         self.agent_with(port, fault, None)
     }
 
+    /// The agent with another boot secret than the gateway's.
+    pub fn agent_with_secret(&self, port: u16, secret: &Path) -> Process {
+        self.agent_full(port, None, None, secret)
+    }
+
     /// The agent, with the TPM at `tpm` (a TCTI inside the HPC's namespace) when given.
     pub fn agent_with(&self, port: u16, fault: Option<&str>, tpm: Option<&str>) -> Process {
+        self.agent_full(port, fault, tpm, &self.path("boot.secret"))
+    }
+
+    fn agent_full(
+        &self,
+        port: u16,
+        fault: Option<&str>,
+        tpm: Option<&str>,
+        secret: &Path,
+    ) -> Process {
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", &self.link.hpc])
@@ -253,7 +268,7 @@ impl Setup {
             .args(["--gateway", &format!("{GATEWAY}:{port}")])
             .args(["--gateway-key", &self.gateway_public])
             .arg("--boot-secret-file")
-            .arg(self.path("boot.secret"))
+            .arg(secret)
             .args(["--salt", SALT])
             .arg("--sources")
             .arg(self.path("sources.json"))
