@@ -311,13 +311,20 @@ impl SignedReport {
 }
 
 /// What a gateway's device key signs for an accepted report: `tag ‖ gateway account ‖ signed
-/// report digest`. The account is inside, so one gateway's countersignature cannot be passed
-/// off as another's.
-pub fn countersign_message(gateway: &[u8; 32], signed_report_digest: &[u8; 32]) -> [u8; 90] {
-    let mut message = [0u8; 90];
-    message[..26].copy_from_slice(COUNTERSIGN_TAG);
-    message[26..58].copy_from_slice(gateway);
-    message[58..].copy_from_slice(signed_report_digest);
+/// report digest ‖ SCALE(attestation key)`. The account is inside, so one gateway's
+/// countersignature cannot be passed off as another's; the attestation key is the one the
+/// gateway activated against the HPC's enrolled EK for this boot (none without a TPM), so a
+/// verifier checks the report's quote with the key the gateway vouches for.
+pub fn countersign_message(
+    gateway: &[u8; 32],
+    signed_report_digest: &[u8; 32],
+    attestation_key: &Option<[u8; 33]>,
+) -> Vec<u8> {
+    let mut message = Vec::with_capacity(26 + 32 + 32 + 34);
+    message.extend_from_slice(COUNTERSIGN_TAG);
+    message.extend_from_slice(gateway);
+    message.extend_from_slice(signed_report_digest);
+    attestation_key.encode_to(&mut message);
     message
 }
 
@@ -329,6 +336,8 @@ pub fn countersign_message(gateway: &[u8; 32], signed_report_digest: &[u8; 32]) 
 pub struct AttestationEvidence {
     pub gateway: [u8; 32],
     pub signed: SignedReport,
+    /// The boot's attestation key the gateway activated against the enrolled EK (TPM HPCs).
+    pub attestation_key: Option<[u8; 33]>,
     pub countersignature: crate::keys::DeviceSignature,
 }
 
@@ -526,6 +535,31 @@ mod tests {
         assert_eq!(
             sample_indices(&Nonce([7; 32]), 1_000_003, 3),
             [388923, 892444, 239325]
+        );
+        let golden = GoldenFields {
+            boot_image: MeasurementDigest([0xb0; 32]),
+            kernel_cmdline: BoundedVec::truncate_from(b"console=ttyS0".to_vec()),
+            modules: BoundedVec::default(),
+            devices: BoundedVec::default(),
+            fingerprint: Fingerprint::default(),
+            partition_table: MeasurementDigest([0xd0; 32]),
+            disk: None,
+        };
+        let keys = HpcSessionKeys {
+            x25519: [0x11; 32],
+            ed25519: [0x22; 32],
+        };
+        assert_eq!(
+            hex::encode(quoted_digest(&Nonce([0x33; 32]), &keys, &golden)),
+            "a33a644839a2de4f5ba05900bc6d5bc49c98adf51e3b1a93f3ed2a0576638a48"
+        );
+        assert_eq!(
+            hex::encode(countersign_message(&[0x44; 32], &[0x55; 32], &Some([0x02; 33]))),
+            "63617073756c652f6870632d636f756e7465727369676e2f76314444444444444444444444444444444444444444444444444444444444444444555555555555555555555555555555555555555555555555555555555555555501020202020202020202020202020202020202020202020202020202020202020202"
+        );
+        assert_eq!(
+            countersign_message(&[0x44; 32], &[0x55; 32], &None).len(),
+            26 + 64 + 1
         );
     }
 }

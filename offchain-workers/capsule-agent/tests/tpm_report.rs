@@ -79,6 +79,34 @@ fn quoted_reports_pass_until_a_pcr_changes() {
         "the same quote again"
     );
 
+    // A verifier on another gateway checks the quote with the key the gateway vouched for.
+    let keys_dir = tempfile::tempdir().expect("tempdir");
+    let root =
+        capsule_root_of_trust::software::SoftwareRootOfTrust::open_or_create(keys_dir.path())
+            .expect("root");
+    let gateway_key = capsule_root_of_trust::RootOfTrust::device_public_key(&root);
+    let evidence =
+        capsule_attestation::countersign(&root, [7; 32], second.clone(), Some(attestation_key))
+            .expect("countersigns");
+    assert_eq!(
+        capsule_attestation::verify_evidence(&evidence, &gateway_key, &challenge(1), &expectations),
+        Ok(())
+    );
+    let mut swapped = evidence.clone();
+    let other = p256::SecretKey::from_slice(&[5; 32])
+        .expect("scalar")
+        .public_key();
+    let mut other_key = [0u8; 33];
+    other_key.copy_from_slice(
+        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&other, true).as_bytes(),
+    );
+    swapped.attestation_key = Some(other_key);
+    assert_eq!(
+        capsule_attestation::verify_evidence(&swapped, &gateway_key, &challenge(1), &expectations),
+        Err(AttestationFailure::BadCountersignature),
+        "the vouched-for key is countersigned"
+    );
+
     agent
         .tpm()
         .expect("tpm")

@@ -222,38 +222,56 @@ pub fn changed_sources(enrolled: &Fingerprint, reported: &Fingerprint) -> Vec<St
     names.into_iter().collect()
 }
 
-/// The gateway's countersignature over an accepted report.
+/// The gateway's countersignature over an accepted report, vouching for the boot's
+/// attestation key where the HPC has a TPM.
 pub fn countersign(
     root: &dyn RootOfTrust,
     gateway: [u8; 32],
     signed: SignedReport,
+    attestation_key: Option<[u8; 33]>,
 ) -> Result<AttestationEvidence, RootOfTrustError> {
-    let countersignature = root.sign(&countersign_message(&gateway, &signed.digest()))?;
+    let countersignature = root.sign(&countersign_message(
+        &gateway,
+        &signed.digest(),
+        &attestation_key,
+    ))?;
     Ok(AttestationEvidence {
         gateway,
         signed,
+        attestation_key,
         countersignature,
     })
 }
 
 /// What a verifier on another gateway runs: the countersignature is by the gateway's
 /// registered device key, and the report passes [`check_report`] for the verifier's own
-/// challenge (its session keys are the report's own, which the round records).
+/// challenge (its session keys are the report's own, which the round records), its TPM quote
+/// checked with the attestation key the gateway vouched for.
 pub fn verify_evidence(
     evidence: &AttestationEvidence,
     gateway_key: &DevicePublicKey,
     challenge: &Challenge,
     expectations: &Expectations,
 ) -> Result<(), AttestationFailure> {
-    let message = countersign_message(&evidence.gateway, &evidence.signed.digest());
+    let message = countersign_message(
+        &evidence.gateway,
+        &evidence.signed.digest(),
+        &evidence.attestation_key,
+    );
     if !capsule_root_of_trust::verify(gateway_key, &message, &evidence.countersignature) {
         return Err(AttestationFailure::BadCountersignature);
+    }
+    let mut expectations = expectations.clone();
+    if let Some(tpm) = expectations.tpm.as_mut() {
+        tpm.attestation_key = evidence
+            .attestation_key
+            .ok_or(AttestationFailure::TpmQuote)?;
     }
     check_report(
         &evidence.signed,
         challenge,
         &evidence.signed.report.session_keys,
-        expectations,
+        &expectations,
         None,
     )
     .map(drop)

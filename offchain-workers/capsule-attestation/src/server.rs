@@ -397,7 +397,8 @@ impl Server<'_> {
                 if quoted.is_some() {
                     *clock = quoted;
                 }
-                let evidence = countersign(self.root, self.config.gateway, signed)
+                let attestation_key = self.expectations.tpm.as_ref().map(|t| t.attestation_key);
+                let evidence = countersign(self.root, self.config.gateway, signed, attestation_key)
                     .map_err(|e| (Violation::Gateway(format!("countersigning: {e}")), None))?;
                 Ok((evidence, sent.elapsed()))
             }

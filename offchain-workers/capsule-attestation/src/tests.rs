@@ -225,7 +225,7 @@ fn verifiers_check_the_countersignature_and_the_report() {
     let keys_dir = tempfile::tempdir().expect("tempdir");
     let root = SoftwareRootOfTrust::open_or_create(keys_dir.path()).expect("root");
     let signed = agent.report(Nonce([1; 32]), 4).expect("reports");
-    let evidence = countersign(&root, [7; 32], signed).expect("countersigns");
+    let evidence = countersign(&root, [7; 32], signed, None).expect("countersigns");
     let key = root.device_public_key();
     assert_eq!(
         verify_evidence(&evidence, &key, &challenge(1), &expectations),
