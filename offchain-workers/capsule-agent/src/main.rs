@@ -47,10 +47,7 @@ struct Args {
 }
 
 fn hex32(text: &str, what: &str) -> anyhow::Result<[u8; 32]> {
-    let bytes = hex::decode(text.trim()).with_context(|| format!("{what} is not hex"))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("{what} must be 32 bytes (64 hex digits)"))
+    capsule_channel::key_from_hex(text).with_context(|| what.to_owned())
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -147,6 +147,26 @@ pub struct Channel<S> {
     poisoned: bool,
 }
 
+/// A 32-byte key, secret or salt written as 64 hex digits (surrounding whitespace allowed): how
+/// the daemons take them on their command lines and in their files.
+pub fn key_from_hex(text: &str) -> Result<[u8; 32], KeyHexError> {
+    let text = text.trim();
+    if text.len() != 64 {
+        return Err(KeyHexError);
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2).ok_or(KeyHexError)?, 16)
+            .map_err(|_| KeyHexError)?;
+    }
+    Ok(key)
+}
+
+/// Not 64 hex digits.
+#[derive(Debug, thiserror::Error)]
+#[error("expected 32 bytes as 64 hex digits")]
+pub struct KeyHexError;
+
 /// An X25519 key pair for a Noise static key (private, public).
 pub fn generate_static_key() -> Result<([u8; 32], [u8; 32]), ChannelError> {
     let keypair = Builder::new(params())
@@ -228,25 +248,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
         schedule: Schedule,
     ) -> Result<Self, ChannelError> {
         let transport = initiator_handshake(&mut stream, &local_private, &responder, &psk).await?;
-        let now = Instant::now();
-        Ok(Self {
+        Ok(Self::established(
             stream,
-            role: Role::Initiator { responder },
-            local_private,
-            psk,
-            remote_static: responder,
-            transport: Some(transport),
+            Role::Initiator { responder },
+            (local_private, psk),
+            responder,
+            transport,
             schedule,
-            sent_under_key: 0,
-            send_key_since: now,
-            session_since: now,
-            queued: VecDeque::new(),
-            changes: KeyChanges {
-                handshakes: 1,
-                ..KeyChanges::default()
-            },
-            poisoned: false,
-        })
+        ))
     }
 
     /// The gateway's end: answers one handshake, and pins the agent's static key (which must be
@@ -267,13 +276,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
         if expected.is_some_and(|key| key != remote) {
             return Err(ChannelError::PeerChanged);
         }
-        let now = Instant::now();
-        Ok(Self {
+        Ok(Self::established(
             stream,
-            role: Role::Responder,
+            Role::Responder,
+            (local_private, psk),
+            remote,
+            transport,
+            schedule,
+        ))
+    }
+
+    /// A channel whose first handshake just completed.
+    fn established(
+        stream: S,
+        role: Role,
+        (local_private, psk): ([u8; 32], [u8; 32]),
+        remote_static: [u8; 32],
+        transport: TransportState,
+        schedule: Schedule,
+    ) -> Self {
+        let now = Instant::now();
+        Self {
+            stream,
+            role,
             local_private,
             psk,
-            remote_static: remote,
+            remote_static,
             transport: Some(transport),
             schedule,
             sent_under_key: 0,
@@ -285,7 +313,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
                 ..KeyChanges::default()
             },
             poisoned: false,
-        })
+        }
     }
 
     /// The peer's static key (the agent's session key, on the gateway).
@@ -574,5 +602,17 @@ mod tests {
     #[test]
     fn the_protocol_name_parses() {
         assert!(NOISE_PARAMS.parse::<snow::params::NoiseParams>().is_ok());
+    }
+
+    #[test]
+    fn keys_are_64_hex_digits() {
+        let text = format!("  {}\n", "0a".repeat(32));
+        assert_eq!(key_from_hex(&text).expect("parses"), [0x0a; 32]);
+        assert!(key_from_hex("0a").is_err());
+        assert!(key_from_hex(&"zz".repeat(32)).is_err());
+        assert!(
+            key_from_hex(&"é".repeat(32)).is_err(),
+            "not a panic on multi-byte text"
+        );
     }
 }
