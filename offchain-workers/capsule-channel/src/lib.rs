@@ -420,18 +420,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
             if kind != KIND_TRANSPORT {
                 return Err(ChannelError::UnexpectedFrame(kind));
             }
-            let (flags, chunk) = self.open(&body)?;
-            if message.len() + chunk.len() > self.schedule.max_message {
-                return Err(ChannelError::TooLarge {
-                    limit: self.schedule.max_message,
-                });
-            }
-            message.extend_from_slice(&chunk);
-            if flags & FLAG_REKEY != 0 {
-                self.transport_mut()?.rekey_incoming();
-                self.changes.rekeys_received += 1;
-                debug!("rekeyed incoming");
-            }
+            let flags = self.take_chunk(&body, &mut message)?;
             if flags & FLAG_REHANDSHAKE != 0 {
                 if self.role != Role::Responder {
                     return Err(ChannelError::UnexpectedFrame(kind));
@@ -442,6 +431,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
                 return Ok(message);
             }
         }
+    }
+
+    /// Decrypts one transport frame onto `message` (within the size limit), rekeys the
+    /// incoming direction when the frame was the last under its key, and returns its flags.
+    fn take_chunk(&mut self, body: &[u8], message: &mut Vec<u8>) -> Result<u8, ChannelError> {
+        let (flags, chunk) = self.open(body)?;
+        if message.len() + chunk.len() > self.schedule.max_message {
+            return Err(ChannelError::TooLarge {
+                limit: self.schedule.max_message,
+            });
+        }
+        message.extend_from_slice(&chunk);
+        if flags & FLAG_REKEY != 0 {
+            self.transport_mut()?.rekey_incoming();
+            self.changes.rekeys_received += 1;
+            debug!("rekeyed incoming");
+        }
+        Ok(flags)
     }
 
     fn open(&mut self, body: &[u8]) -> Result<(u8, Vec<u8>), ChannelError> {
@@ -483,19 +490,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
                     return Ok(());
                 }
                 KIND_TRANSPORT => {
-                    let (flags, chunk) = self.open(&body)?;
-                    if partial.len() + chunk.len() > self.schedule.max_message
-                        || self.queued.len() >= MAX_QUEUED
-                    {
+                    if self.queued.len() >= MAX_QUEUED {
                         return Err(ChannelError::TooLarge {
                             limit: self.schedule.max_message,
                         });
                     }
-                    partial.extend_from_slice(&chunk);
-                    if flags & FLAG_REKEY != 0 {
-                        self.transport_mut()?.rekey_incoming();
-                        self.changes.rekeys_received += 1;
-                    }
+                    let flags = self.take_chunk(&body, &mut partial)?;
                     if flags & FLAG_MORE == 0 {
                         self.queued.push_back(std::mem::take(&mut partial));
                     }

@@ -93,11 +93,13 @@ async fn thousands_of_messages_pass_in_order_through_scheduled_rekeys_and_rehand
 struct Tap {
     seen: Arc<Mutex<Vec<Vec<u8>>>>,
     commands: tokio::sync::mpsc::UnboundedSender<Tamper>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 enum Tamper {
     Replay(usize),
-    GarbleNext,
+    /// Answered once the flag is set.
+    GarbleNext(tokio::sync::oneshot::Sender<()>),
     Cut,
 }
 
@@ -105,7 +107,7 @@ fn tap(mut from_agent: DuplexStream, mut to_gateway: DuplexStream) -> Tap {
     let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::new(Mutex::new(Vec::new()));
     let (commands, mut received) = tokio::sync::mpsc::unbounded_channel();
     let log = seen.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut garble = false;
         loop {
             tokio::select! {
@@ -114,7 +116,10 @@ fn tap(mut from_agent: DuplexStream, mut to_gateway: DuplexStream) -> Tap {
                         let frame = log.lock().expect("log")[index].clone();
                         to_gateway.write_all(&frame).await.expect("replay");
                     }
-                    Some(Tamper::GarbleNext) => garble = true,
+                    Some(Tamper::GarbleNext(done)) => {
+                        garble = true;
+                        let _ = done.send(());
+                    }
                     Some(Tamper::Cut) | None => return,
                 },
                 len = from_agent.read_u16() => {
@@ -138,7 +143,11 @@ fn tap(mut from_agent: DuplexStream, mut to_gateway: DuplexStream) -> Tap {
             }
         }
     });
-    Tap { seen, commands }
+    Tap {
+        seen,
+        commands,
+        task,
+    }
 }
 
 /// An agent → tap → gateway pair (answers go straight back).
@@ -254,9 +263,9 @@ async fn a_garbled_frame_is_rejected() {
     let (mut agent, mut gateway, tap) = tapped().await;
     agent.send(b"fine").await.expect("sends");
     assert_eq!(gateway.recv().await.expect("receives"), b"fine");
-    tap.commands.send(Tamper::GarbleNext).expect("tap");
-    // Let the tap take the command before the frame.
-    tokio::task::yield_now().await;
+    let (done, armed) = tokio::sync::oneshot::channel();
+    tap.commands.send(Tamper::GarbleNext(done)).expect("tap");
+    armed.await.expect("the tap garbles the next frame");
     agent.send(b"garbled on the way").await.expect("sends");
     assert!(matches!(gateway.recv().await, Err(ChannelError::Decrypt)));
 }
@@ -265,7 +274,7 @@ async fn a_garbled_frame_is_rejected() {
 async fn a_dropped_channel_is_closed() {
     let (mut agent, mut gateway, tap) = tapped().await;
     tap.commands.send(Tamper::Cut).expect("tap");
-    drop(tap);
+    tap.task.await.expect("the tap ends");
     let _ = agent.send(b"into the void").await;
     assert!(matches!(gateway.recv().await, Err(ChannelError::Closed)));
 }
