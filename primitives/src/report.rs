@@ -382,34 +382,67 @@ pub enum AttestationFailure {
     UnknownTpm,
 }
 
-/// The Merkle root of `leaves` (RFC 9162 shape; the empty tree's root is `H()`).
-pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
-    match leaves.len() {
-        0 => blake2_256(&[]),
-        1 => leaves[0],
-        n => {
-            let k = split(n);
-            node(&merkle_root(&leaves[..k]), &merkle_root(&leaves[k..]))
+/// A Merkle tree with every level kept, so an audit path is read, not recomputed. Built
+/// bottom-up, pairing neighbours and carrying a level's odd last node up unchanged: the same
+/// tree as RFC 9162's recursive split at the largest power of two below the size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerkleTree {
+    /// `levels[0]` are the leaves; the last level holds the root alone (none when empty).
+    levels: Vec<Vec<[u8; 32]>>,
+}
+
+impl MerkleTree {
+    pub fn new(leaves: Vec<[u8; 32]>) -> Self {
+        let mut levels = vec![leaves];
+        while let Some(level) = levels.last().filter(|l| l.len() > 1) {
+            let up = level
+                .chunks(2)
+                .map(|pair| match pair {
+                    [left, right] => node(left, right),
+                    [carried] => *carried,
+                    _ => unreachable!("chunks(2) yields one or two"),
+                })
+                .collect();
+            levels.push(up);
         }
+        Self { levels }
+    }
+
+    /// The root (the empty tree's is `H()`).
+    pub fn root(&self) -> [u8; 32] {
+        match self.levels.last().and_then(|l| l.first()) {
+            Some(root) => *root,
+            None => blake2_256(&[]),
+        }
+    }
+
+    /// The leaves.
+    pub fn leaves(&self) -> &[[u8; 32]] {
+        &self.levels[0]
+    }
+
+    /// The audit path of leaf `index`, bottom-up (empty for a tree of one leaf or an index out
+    /// of range).
+    pub fn proof(&self, index: usize) -> Vec<[u8; 32]> {
+        if index >= self.leaves().len() {
+            return Vec::new();
+        }
+        let mut path = Vec::new();
+        let mut at = index;
+        for level in &self.levels[..self.levels.len() - 1] {
+            // A carried node has no sibling at its level.
+            if let Some(sibling) = level.get(at ^ 1) {
+                path.push(*sibling);
+            }
+            at /= 2;
+        }
+        path
     }
 }
 
-/// The audit path of leaf `index` (empty for a tree of one leaf or an index out of range).
-pub fn merkle_proof(leaves: &[[u8; 32]], index: usize) -> Vec<[u8; 32]> {
-    let n = leaves.len();
-    if n <= 1 || index >= n {
-        return Vec::new();
-    }
-    let k = split(n);
-    if index < k {
-        let mut path = merkle_proof(&leaves[..k], index);
-        path.push(merkle_root(&leaves[k..]));
-        path
-    } else {
-        let mut path = merkle_proof(&leaves[k..], index - k);
-        path.push(merkle_root(&leaves[..k]));
-        path
-    }
+/// The Merkle root of `leaves` (RFC 9162 shape; the empty tree's root is `H()`).
+pub fn merkle_root(leaves: &[[u8; 32]]) -> [u8; 32] {
+    MerkleTree::new(leaves.to_vec()).root()
 }
 
 /// Whether `proof` shows `leaf` at `index` of a tree of `size` leaves with root `root`
@@ -446,15 +479,6 @@ pub fn verify_merkle_proof(
     s == 0 && r == *root
 }
 
-/// The largest power of two below `n` (n ≥ 2).
-fn split(n: usize) -> usize {
-    let mut k = 1;
-    while k << 1 < n {
-        k <<= 1;
-    }
-    k
-}
-
 fn node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
     let mut data = [0u8; 65];
     data[0] = 1;
@@ -479,7 +503,7 @@ mod tests {
             let tree = leaves(n);
             let root = merkle_root(&tree);
             for i in 0..n {
-                let proof = merkle_proof(&tree, i);
+                let proof = MerkleTree::new(tree.clone()).proof(i);
                 assert!(
                     verify_merkle_proof(&root, n as u64, i as u64, &tree[i], &proof),
                     "n {n} i {i}"

@@ -24,9 +24,9 @@ use std::{
 use capsule_primitives::{
     measurement::MeasurementDigest,
     report::{
-        disk_leaf, fingerprint_leaf, merkle_proof, merkle_root, sample_indices, DeviceId,
-        DiskEvidence, DiskSample, Fingerprint, FingerprintSource, GoldenFields,
-        InformationalFields, Name, Nonce, MAX_DISK_SAMPLES,
+        disk_leaf, fingerprint_leaf, sample_indices, DeviceId, DiskEvidence, DiskSample,
+        Fingerprint, FingerprintSource, GoldenFields, InformationalFields, MerkleTree, Name, Nonce,
+        MAX_DISK_SAMPLES,
     },
     BoundedVec,
 };
@@ -302,8 +302,8 @@ pub fn fingerprint(
 pub struct DiskTree {
     path: PathBuf,
     block_bytes: u32,
-    leaves: Vec<[u8; 32]>,
-    root: [u8; 32],
+    /// Kept whole: a challenge's proofs are read from it, not recomputed.
+    tree: MerkleTree,
 }
 
 impl DiskTree {
@@ -329,17 +329,16 @@ impl DiskTree {
                 break;
             }
         }
-        let root = merkle_root(&leaves);
+
         Ok(Self {
             path: path.to_owned(),
             block_bytes,
-            leaves,
-            root,
+            tree: MerkleTree::new(leaves),
         })
     }
 
     pub fn root(&self) -> [u8; 32] {
-        self.root
+        self.tree.root()
     }
 
     /// The evidence for `nonce`: `count` sampled blocks, each read again now, with its proof.
@@ -351,11 +350,15 @@ impl DiskTree {
         let mut file = File::open(&self.path).map_err(error)?;
         let mut block = vec![0u8; self.block_bytes as usize];
         let mut samples = Vec::new();
-        for index in sample_indices(nonce, self.leaves.len() as u64, count.min(MAX_DISK_SAMPLES)) {
+        for index in sample_indices(
+            nonce,
+            self.tree.leaves().len() as u64,
+            count.min(MAX_DISK_SAMPLES),
+        ) {
             file.seek(SeekFrom::Start(index * u64::from(self.block_bytes)))
                 .map_err(error)?;
             let n = read_full(&mut file, &mut block).map_err(error)?;
-            let proof = merkle_proof(&self.leaves, index as usize);
+            let proof = self.tree.proof(index as usize);
             samples.push(DiskSample {
                 index,
                 leaf: disk_leaf(index, &block[..n]),
@@ -363,8 +366,8 @@ impl DiskTree {
             });
         }
         Ok(DiskEvidence {
-            root: self.root,
-            leaves: self.leaves.len() as u64,
+            root: self.tree.root(),
+            leaves: self.tree.leaves().len() as u64,
             block_bytes: self.block_bytes,
             samples: bounded(samples, "disk samples")?,
         })
