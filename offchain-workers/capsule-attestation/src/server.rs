@@ -11,7 +11,7 @@
 //! an HPC whose state or channel cannot be vouched for is booted afresh.
 use std::time::{Duration, Instant};
 
-use capsule_channel::{Channel, ChannelError};
+use capsule_channel::Channel;
 use capsule_primitives::{
     agent::{AgentMessage, GatewayMessage},
     keys::HpcSessionKeys,
@@ -245,6 +245,22 @@ pub async fn tpm_identity<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Challenges once with a fresh nonce: the challenge and the report that answers it.
+async fn request_report<S: AsyncRead + AsyncWrite + Unpin>(
+    channel: &mut Channel<S>,
+    config: &ServerConfig,
+) -> Result<(Challenge, SignedReport), Violation> {
+    let challenge = Challenge {
+        nonce: fresh_nonce(),
+        disk_samples: disk_samples(config),
+    };
+    let message = GatewayMessage::challenge(challenge.nonce, challenge.disk_samples);
+    match ask(channel, config, &message).await? {
+        AgentMessage::Report(signed) => Ok((challenge, signed)),
+        _ => Err(Violation::Undecodable),
+    }
+}
+
 /// Enrols an HPC at its first clean boot: one challenge whose report must carry the channel's
 /// static key and verify under its own signing key; its golden fields become the
 /// expectations (with `boot_images` approved) and, with a TPM established for the boot, its
@@ -256,20 +272,7 @@ pub async fn enrol<S: AsyncRead + AsyncWrite + Unpin>(
     boot_images: std::collections::BTreeSet<capsule_primitives::measurement::MeasurementDigest>,
     tpm: Option<TpmIdentity>,
 ) -> Result<(Expectations, SignedReport), Violation> {
-    let challenge = Challenge {
-        nonce: fresh_nonce(),
-        disk_samples: disk_samples(config),
-    };
-    let signed = match ask(
-        channel,
-        config,
-        &GatewayMessage::challenge(challenge.nonce, challenge.disk_samples),
-    )
-    .await?
-    {
-        AgentMessage::Report(signed) => signed,
-        _ => return Err(Violation::Undecodable),
-    };
+    let (challenge, signed) = request_report(channel, config).await?;
     if signed.report.session_keys.x25519 != channel.remote_static() {
         return Err(Violation::Report(AttestationFailure::SessionKeysChanged));
     }
@@ -348,30 +351,10 @@ impl Server<'_> {
         pinned: &mut Option<HpcSessionKeys>,
         clock: &mut Option<ClockInfo>,
     ) -> Result<(AttestationEvidence, Duration), (Violation, Option<SignedReport>)> {
-        let channel_error = |e: ChannelError| (Violation::Channel(e.to_string()), None);
-        let challenge = Challenge {
-            nonce: fresh_nonce(),
-            disk_samples: disk_samples(&self.config),
-        };
         let sent = Instant::now();
-        channel
-            .send(&GatewayMessage::challenge(challenge.nonce, challenge.disk_samples).encode())
+        let (challenge, signed) = request_report(channel, &self.config)
             .await
-            .map_err(channel_error)?;
-        let answer = tokio::time::timeout(self.config.answer_timeout, channel.recv())
-            .await
-            .map_err(|_| (Violation::NoAnswer, None))?
-            .map_err(channel_error)?;
-        let signed = match AgentMessage::decode_all(&mut answer.as_slice()) {
-            Ok(AgentMessage::Report(signed)) => signed,
-            Ok(AgentMessage::CannotReport(reason)) => {
-                return Err((
-                    Violation::CannotReport(String::from_utf8_lossy(&reason).into_owned()),
-                    None,
-                ))
-            }
-            Ok(_) | Err(_) => return Err((Violation::Undecodable, None)),
-        };
+            .map_err(|violation| (violation, None))?;
         let keys = match pinned {
             Some(keys) => *keys,
             None => {

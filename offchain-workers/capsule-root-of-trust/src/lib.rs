@@ -70,6 +70,22 @@ pub trait RootOfTrust: Send + Sync {
     fn unseal(&self, sealed: &[u8]) -> Result<Vec<u8>, RootOfTrustError>;
 }
 
+/// The compressed SEC1 form of the P-256 point `x ‖ y` (64 bytes), checked to be on the curve:
+/// how TPMs and Zymbit modules hand out keys, and how the chain registers them.
+pub fn p256_compressed(xy: &[u8]) -> Option<[u8; 33]> {
+    if xy.len() != 64 {
+        return None;
+    }
+    let mut sec1 = [0u8; 65];
+    sec1[0] = 4;
+    sec1[1..].copy_from_slice(xy);
+    let key = p256::PublicKey::from_sec1_bytes(&sec1).ok()?;
+    p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, true)
+        .as_bytes()
+        .try_into()
+        .ok()
+}
+
 /// Whether `signature` is `key`'s over `message`, by the key kind's convention: P-256 over
 /// SHA-256(message) (`r ‖ s`), secp256k1 over BLAKE2b-256(message) (`r ‖ s ‖ v`, the
 /// recovered key must be `key`), Ed25519 over the message.

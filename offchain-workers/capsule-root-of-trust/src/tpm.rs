@@ -216,11 +216,7 @@ impl Tpm {
                 // The values read must be the ones quoted: a PCR may move in between.
                 let attested = crate::tpm_quote::parse_attest(&quote.attest)
                     .map_err(|e| RootOfTrustError::Module(format!("TPM: {e}")))?;
-                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-                for (_, value) in quote.pcrs.iter() {
-                    sha2::Digest::update(&mut hasher, value);
-                }
-                if sha2::Digest::finalize(hasher).as_slice() == attested.pcr_digest {
+                if crate::tpm_quote::pcr_digest(&quote) == attested.pcr_digest.as_slice() {
                     return Ok(quote);
                 }
             }
@@ -394,16 +390,8 @@ fn tpm_err(what: &'static str) -> impl Fn(tss_esapi::Error) -> RootOfTrustError 
 }
 
 fn compressed(x: &[u8; 32], y: &[u8; 32]) -> Result<[u8; 33], RootOfTrustError> {
-    let mut sec1 = vec![4u8];
-    sec1.extend_from_slice(x);
-    sec1.extend_from_slice(y);
-    let key = p256::PublicKey::from_sec1_bytes(&sec1)
-        .map_err(|_| RootOfTrustError::Module("TPM: a key off the curve".into()))?;
-    let mut out = [0u8; 33];
-    out.copy_from_slice(
-        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, true).as_bytes(),
-    );
-    Ok(out)
+    crate::p256_compressed(&[x.as_slice(), y.as_slice()].concat())
+        .ok_or_else(|| RootOfTrustError::Module("TPM: a key off the curve".into()))
 }
 
 impl crate::RootOfTrust for TpmRootOfTrust {

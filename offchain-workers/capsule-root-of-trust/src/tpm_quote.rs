@@ -142,6 +142,15 @@ pub fn parse_attest(bytes: &[u8]) -> Result<Attested, QuoteError> {
     })
 }
 
+/// The SHA-256 over the reported PCR values in order: what the TPM attests as the PCR digest.
+pub fn pcr_digest(quote: &TpmQuote) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    for (_, value) in quote.pcrs.iter() {
+        hasher.update(value);
+    }
+    hasher.finalize().into()
+}
+
 /// The selection bitmap of PCRs `indices` (3 bytes, as TPMs select 24 PCRs).
 pub fn selection_bitmap(indices: &[u8]) -> Vec<u8> {
     let mut bitmap = vec![0u8; 3];
@@ -175,11 +184,7 @@ pub fn verify_quote(
     if reported != indices {
         return Err(QuoteError::WrongSelection);
     }
-    let mut hasher = Sha256::new();
-    for (_, value) in quote.pcrs.iter() {
-        hasher.update(value);
-    }
-    if hasher.finalize().as_slice() != attested.pcr_digest {
+    if pcr_digest(quote) != attested.pcr_digest.as_slice() {
         return Err(QuoteError::PcrDigest);
     }
     let signature = Signature::from_slice(&quote.signature).map_err(|_| QuoteError::Signature)?;

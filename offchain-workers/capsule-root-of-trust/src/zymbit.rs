@@ -196,20 +196,9 @@ fn copy_out<T: Copy>(out: *mut T, count: usize) -> Vec<T> {
 
 /// A 64-byte `X ‖ Y` P-256 key, compressed (checked to be on the curve).
 fn compress(raw: &[u8]) -> Result<[u8; 33], RootOfTrustError> {
-    let bad =
-        || RootOfTrustError::Module(format!("unexpected public key form ({} bytes)", raw.len()));
-    if raw.len() != 64 {
-        return Err(bad());
-    }
-    let mut sec1 = [0u8; 65];
-    sec1[0] = 4;
-    sec1[1..].copy_from_slice(raw);
-    let key = p256::PublicKey::from_sec1_bytes(&sec1).map_err(|_| bad())?;
-    let mut compressed = [0u8; 33];
-    compressed.copy_from_slice(
-        p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, true).as_bytes(),
-    );
-    Ok(compressed)
+    crate::p256_compressed(raw).ok_or_else(|| {
+        RootOfTrustError::Module(format!("unexpected public key form ({} bytes)", raw.len()))
+    })
 }
 
 impl RootOfTrust for Zymbit {
