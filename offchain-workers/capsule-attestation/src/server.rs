@@ -107,6 +107,19 @@ impl TaskControl for NoTask {
     fn stop_task(&self) {}
 }
 
+/// What a violation does to the HPC: the task stopped, then a power-cycle. When the
+/// power-cycle was asked (none if power control failed, and the HPC stays suspect).
+pub fn stop_and_power_cycle(task: &dyn TaskControl, power: &dyn PowerControl) -> Option<Instant> {
+    task.stop_task();
+    match power.act(PowerAction::Cycle) {
+        Ok(()) => Some(Instant::now()),
+        Err(error) => {
+            warn!(%error, "the power-cycle failed: the HPC stays suspect");
+            None
+        }
+    }
+}
+
 /// An exponentially distributed delay of mean `mean`.
 pub fn next_interval(mean: Duration) -> Duration {
     // u in (0, 1]: never ln(0).
@@ -405,14 +418,7 @@ impl Server<'_> {
                 ?violation,
                 "HPC violation: stopping the task and power-cycling"
             );
-            self.task.stop_task();
-            match self.power.act(PowerAction::Cycle) {
-                Ok(()) => Some(Instant::now()),
-                Err(error) => {
-                    warn!(%error, "the power-cycle failed: the HPC stays suspect");
-                    None
-                }
-            }
+            stop_and_power_cycle(self.task, self.power)
         };
         let changed = report
             .as_ref()

@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::Context;
 use capsule_attestation::{
-    power::{PowerAction, PowerControl, RecordingPower},
+    power::RecordingPower,
     server::{self, Event, NoTask, Server, ServerConfig, Violation, ViolationRecord},
     Expectations,
 };
@@ -260,13 +260,7 @@ async fn main() -> anyhow::Result<()> {
 /// writes the record, and starts a new boot generation.
 fn record(shared: &Shared, violation: Violation) -> ViolationRecord {
     let detected_at = std::time::Instant::now();
-    let powered_at = match shared.power.act(PowerAction::Cycle) {
-        Ok(()) => Some(std::time::Instant::now()),
-        Err(error) => {
-            warn!(%error, "the power-cycle failed: the HPC stays suspect");
-            None
-        }
-    };
+    let powered_at = server::stop_and_power_cycle(&NoTask, &shared.power);
     let record = ViolationRecord {
         violation,
         report: None,
