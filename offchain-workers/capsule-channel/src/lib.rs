@@ -469,15 +469,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Channel<S> {
         let Role::Initiator { responder } = self.role else {
             return Err(ChannelError::UnexpectedFrame(KIND_HANDSHAKE));
         };
-        let mut handshake = builder(&self.local_private, &self.psk)?
-            .remote_public_key(&responder)
-            .and_then(|b| b.build_initiator())
-            .map_err(ChannelError::Key)?;
-        let mut first = vec![0u8; MAX_NOISE_MESSAGE];
-        let n = handshake
-            .write_message(&[], &mut first)
-            .map_err(ChannelError::Handshake)?;
-        write_frame(&mut self.stream, KIND_HANDSHAKE, &first[..n]).await?;
+        let handshake =
+            send_first_message(&mut self.stream, &self.local_private, &responder, &self.psk)
+                .await?;
         // Until the answer, the gateway may still send under the old session: keep what it
         // sends for `recv`.
         let mut partial = Vec::new();
@@ -536,6 +530,21 @@ async fn initiator_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     responder: &[u8; 32],
     psk: &[u8; 32],
 ) -> Result<TransportState, ChannelError> {
+    let handshake = send_first_message(stream, local_private, responder, psk).await?;
+    let (kind, answer) = read_frame(stream).await?;
+    if kind != KIND_HANDSHAKE {
+        return Err(ChannelError::UnexpectedFrame(kind));
+    }
+    finish_initiator(handshake, &answer)
+}
+
+/// Starts an initiator's handshake (first or again): writes its first message.
+async fn send_first_message<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    local_private: &[u8; 32],
+    responder: &[u8; 32],
+    psk: &[u8; 32],
+) -> Result<HandshakeState, ChannelError> {
     let mut handshake = builder(local_private, psk)?
         .remote_public_key(responder)
         .and_then(|b| b.build_initiator())
@@ -545,11 +554,7 @@ async fn initiator_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .write_message(&[], &mut first)
         .map_err(ChannelError::Handshake)?;
     write_frame(stream, KIND_HANDSHAKE, &first[..n]).await?;
-    let (kind, answer) = read_frame(stream).await?;
-    if kind != KIND_HANDSHAKE {
-        return Err(ChannelError::UnexpectedFrame(kind));
-    }
-    finish_initiator(handshake, &answer)
+    Ok(handshake)
 }
 
 fn finish_initiator(
