@@ -393,7 +393,7 @@ pub struct MerkleTree {
 
 impl MerkleTree {
     pub fn new(leaves: Vec<[u8; 32]>) -> Self {
-        let mut levels = vec![leaves];
+        let mut levels = alloc::vec![leaves];
         while let Some(level) = levels.last().filter(|l| l.len() > 1) {
             let up = level
                 .chunks(2)
