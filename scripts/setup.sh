@@ -26,6 +26,12 @@ declare -A needs=(
   [swtpm]=swtpm                # the TPM 2.0 emulator the root-of-trust tests run against
   [swtpm_setup]=swtpm-tools    # manufactures its EK and EK certificate
   [tpm2_createek]=tpm2-tools   # by hand, for debugging TPM tests
+  [cpio]=cpio                  # the HPC image's initramfs (pxe-image/build.sh)
+  [objcopy]=binutils           # its unified kernel image
+  [zstd]=zstd                  # its compression
+  [python3]=python3            # its PE header (fixed time stamp and checksum)
+  [qemu-system-x86_64]=qemu-system-x86   # the HPC in the PXE tests (TCG)
+  [dnsmasq]=dnsmasq-base       # the gateway's boot server (DHCP, TFTP)
   [git]=git
   [curl]=curl
   [pkg-config]=pkg-config
@@ -37,6 +43,9 @@ done
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 [ -e /usr/include/tss2/tss2_esys.h ] || missing+=(libtss2-dev)   # tss-esapi (the TPM backend)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+[ -e /usr/lib/ipxe/undionly.kpxe ] || missing+=(ipxe)           # iPXE for BIOS PXE clients, served by TFTP
+[ -e /usr/lib/ipxe/qemu/efi-virtio.rom ] || missing+=(ipxe-qemu) # the VM's own PXE ROMs
+[ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || missing+=(ovmf)       # UEFI firmware for the UEFI PXE path
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

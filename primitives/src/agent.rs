@@ -1,6 +1,6 @@
 //! The messages between a gateway and its HPC's agent, over their Noise channel (ARCHITECTURE,
-//! flows 2-3), SCALE-encoded, with the sizes each side accepts. The task messages join them
-//! with the PXE issue.
+//! flows 2-3), SCALE-encoded, with the sizes each side accepts; and what the gateway's boot
+//! server hands a booting agent before that channel exists.
 use bounded_collections::{BoundedVec, ConstU32};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
@@ -17,6 +17,31 @@ pub const MAX_EK_CERTIFICATE: u32 = 4096;
 pub const MAX_CREDENTIAL_PART: u32 = 512;
 /// Largest marshalled `TPMT_PUBLIC` of an attestation key.
 pub const MAX_TPM_PUBLIC: u32 = 512;
+
+/// The boot server's HTTP port on the HPC link. The image is the same for every gateway, so the
+/// port is fixed; the address is the DHCP server's.
+pub const BOOT_SERVER_PORT: u16 = 4280;
+/// Where the boot server serves [`BootConfig`], once per boot.
+pub const BOOT_CONFIG_PATH: &str = "/boot/config";
+/// Where it serves the unified kernel image the HPC booted (the agent measures it).
+pub const BOOT_IMAGE_PATH: &str = "/boot.efi";
+
+/// What this boot's agent needs before it can open its channel, from the gateway's boot server
+/// on the HPC link (SCALE, `GET` [`BOOT_CONFIG_PATH`]). The boot server hands it out once per
+/// boot: a second fetch, by anyone, is refused until the gateway power-cycles the HPC.
+#[derive(
+    Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
+)]
+pub struct BootConfig {
+    /// The attestation server's TCP port, at the boot server's address.
+    pub attestation_port: u16,
+    /// The gateway's Noise static public key (X25519).
+    pub gateway_key: [u8; 32],
+    /// This boot's secret: the channel's pre-shared key.
+    pub boot_secret: [u8; 32],
+    /// The salt of this HPC's hardware fingerprint leaves.
+    pub fingerprint_salt: [u8; 32],
+}
 
 /// From the gateway.
 #[derive(
@@ -83,5 +108,27 @@ mod tests {
         assert_eq!(bytes[0], 0, "variant");
         assert_eq!(&bytes[1..33], &[3; 32]);
         assert_eq!(bytes[33..], 16u32.to_le_bytes(), "capped");
+    }
+
+    #[test]
+    fn a_boot_config_is_its_fields_in_order() {
+        let config = BootConfig {
+            attestation_port: 0x1b58,
+            gateway_key: [1; 32],
+            boot_secret: [2; 32],
+            fingerprint_salt: [3; 32],
+        };
+        let bytes = config.encode();
+        assert_eq!(bytes.len(), BootConfig::max_encoded_len());
+        assert_eq!(&bytes[..2], &[0x58, 0x1b]);
+        assert_eq!(
+            (&bytes[2..34], &bytes[34..66], &bytes[66..]),
+            (&[1; 32][..], &[2; 32][..], &[3; 32][..])
+        );
+        assert_eq!(BootConfig::decode(&mut &bytes[..]).ok(), Some(config));
+        assert!(
+            BootConfig::decode(&mut &bytes[..97]).is_err(),
+            "a cut config is refused"
+        );
     }
 }

@@ -9,6 +9,8 @@
 //!
 //! A report it cannot make (a source it needs failed) is answered with
 //! [`AgentMessage::CannotReport`] and the reason, never a panic or silence.
+pub mod boot;
+
 use capsule_channel::{Channel, ChannelError};
 use capsule_measure::{DiskTree, MeasureError, Sources};
 use capsule_primitives::{

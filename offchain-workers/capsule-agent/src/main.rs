@@ -11,18 +11,22 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
+    /// The gateway's boot server (its address on the HPC link): the boot's configuration and
+    /// boot image come from there, as in the PXE image. Replaces the four options below.
+    #[arg(long, conflicts_with_all = ["gateway", "gateway_key", "boot_secret_file", "salt"])]
+    boot_server: Option<std::net::IpAddr>,
     /// The gateway's attestation server, `host:port`.
-    #[arg(long)]
-    gateway: String,
-    /// The gateway's Noise static public key (64 hex digits), from the boot server.
-    #[arg(long)]
-    gateway_key: String,
-    /// File holding this boot's secret (64 hex digits), from the boot server.
-    #[arg(long)]
-    boot_secret_file: PathBuf,
-    /// The fingerprint salt (64 hex digits), from the boot server.
-    #[arg(long)]
-    salt: String,
+    #[arg(long, required_unless_present = "boot_server")]
+    gateway: Option<String>,
+    /// The gateway's Noise static public key (64 hex digits).
+    #[arg(long, required_unless_present = "boot_server")]
+    gateway_key: Option<String>,
+    /// File holding this boot's secret (64 hex digits).
+    #[arg(long, required_unless_present = "boot_server")]
+    boot_secret_file: Option<PathBuf>,
+    /// The fingerprint salt (64 hex digits).
+    #[arg(long, required_unless_present = "boot_server")]
+    salt: Option<String>,
     /// A JSON file naming the measured paths (tests); without it, this machine's.
     #[arg(long)]
     sources: Option<PathBuf>,
@@ -57,11 +61,40 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let gateway_key = hex32(&args.gateway_key, "--gateway-key")?;
-    let secret = std::fs::read_to_string(&args.boot_secret_file)
-        .with_context(|| format!("reading {}", args.boot_secret_file.display()))?;
-    let secret = hex32(&secret, "the boot secret")?;
-    let salt = hex32(&args.salt, "--salt")?;
+    let (gateway, gateway_key, secret, salt) = match args.boot_server {
+        Some(server) => {
+            let image = args.boot_image.clone();
+            let config = tokio::task::spawn_blocking(move || {
+                capsule_agent::boot::fetch(server, &image, std::time::Duration::from_secs(60))
+            })
+            .await??;
+            (
+                std::net::SocketAddr::new(server, config.attestation_port).to_string(),
+                config.gateway_key,
+                config.boot_secret,
+                config.fingerprint_salt,
+            )
+        }
+        None => {
+            // clap requires all four without --boot-server.
+            let (Some(gateway), Some(key), Some(secret_file), Some(salt)) = (
+                args.gateway.clone(),
+                args.gateway_key.as_deref(),
+                args.boot_secret_file.as_ref(),
+                args.salt.as_deref(),
+            ) else {
+                bail!("--gateway, --gateway-key, --boot-secret-file and --salt go together");
+            };
+            let secret = std::fs::read_to_string(secret_file)
+                .with_context(|| format!("reading {}", secret_file.display()))?;
+            (
+                gateway,
+                hex32(key, "--gateway-key")?,
+                hex32(&secret, "the boot secret")?,
+                hex32(salt, "--salt")?,
+            )
+        }
+    };
     let sources = match &args.sources {
         Some(path) => serde_json::from_slice(
             &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
@@ -101,9 +134,9 @@ async fn main() -> anyhow::Result<()> {
         Some("wrong-signing-key") => agent.with_fault(capsule_agent::Fault::WrongSigningKey),
         Some(other) => bail!("unknown fault {other:?}"),
     };
-    let stream = tokio::net::TcpStream::connect(&args.gateway)
+    let stream = tokio::net::TcpStream::connect(&gateway)
         .await
-        .with_context(|| format!("connecting to the gateway at {}", args.gateway))?;
+        .with_context(|| format!("connecting to the gateway at {gateway}"))?;
     stream.set_nodelay(true)?;
     let mut channel = Channel::initiate(
         stream,

@@ -111,6 +111,7 @@ impl Machine {
             disk: Some(self.path("dev/vda")),
             disk_block_bytes: BLOCK_BYTES,
             proc_dir: self.path("proc"),
+            booted_initrd: None,
         }
     }
 

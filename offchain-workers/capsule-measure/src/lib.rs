@@ -68,6 +68,12 @@ pub struct Sources {
     pub disk_block_bytes: u32,
     /// `/proc`, for the informational fields.
     pub proc_dir: PathBuf,
+    /// The initramfs this boot actually started from (`/sys/firmware/initrd` with the kernel's
+    /// `retain_initrd`). With it, the boot image is a unified kernel image whose `.initrd`
+    /// section must equal it: an image that is not the one booted is reported as
+    /// [`not_booted`], which no gateway approves.
+    #[serde(default)]
+    pub booted_initrd: Option<PathBuf>,
 }
 
 impl Sources {
@@ -116,7 +122,9 @@ impl Sources {
                 });
             }
         }
+        let retained = PathBuf::from("/sys/firmware/initrd");
         Self {
+            booted_initrd: retained.exists().then_some(retained),
             boot_image,
             cmdline: "/proc/cmdline".into(),
             modules: "/proc/modules".into(),
@@ -150,6 +158,54 @@ fn read(path: &Path) -> Result<Vec<u8>, MeasureError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// What the boot image field holds when the image at `Sources::boot_image` is not the one
+/// this machine booted: a digest over the booted initramfs's digest, under its own tag, so it
+/// never equals an image's digest.
+pub fn not_booted(booted_initrd: &MeasurementDigest) -> MeasurementDigest {
+    let mut hasher = Sha256::new();
+    hasher.update(b"capsule-measure:not-booted:");
+    hasher.update(booted_initrd.0);
+    MeasurementDigest(hasher.finalize().into())
+}
+
+/// The boot image's SHA-256; where the booted initramfs is known, only if the image carries it.
+fn boot_image(sources: &Sources) -> Result<MeasurementDigest, MeasureError> {
+    let Some(booted) = &sources.booted_initrd else {
+        return sha256_file(&sources.boot_image);
+    };
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| MeasureError::Read {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let image = read(&sources.boot_image)?;
+    let booted = MeasurementDigest(Sha256::digest(read(booted)?).into());
+    let carried = uki_initrd(&image).map(|initrd| MeasurementDigest(Sha256::digest(initrd).into()));
+    Ok(if carried == Some(booted) {
+        MeasurementDigest(Sha256::digest(&image).into())
+    } else {
+        not_booted(&booted)
+    })
+}
+
+/// The `.initrd` section of a unified kernel image (a PE file), if it has one.
+pub fn uki_initrd(image: &[u8]) -> Option<&[u8]> {
+    uki_section(image, ".initrd")
+}
+
+/// A section of a unified kernel image (`.linux`, `.initrd`, `.cmdline`, `.osrel`), cut to the
+/// section's own size (PE pads raw data to the file alignment); `None` if `image` is not a PE
+/// file or has no such section.
+pub fn uki_section<'a>(image: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    use object::{Object, ObjectSection};
+    let file = object::File::parse(image).ok()?;
+    let section = file.section_by_name(name)?;
+    let data = section.data().ok()?;
+    let size = usize::try_from(section.size()).ok()?;
+    data.get(..size.min(data.len()))
 }
 
 fn sha256_file(path: &Path) -> Result<MeasurementDigest, MeasureError> {
@@ -417,7 +473,7 @@ pub fn golden_fields(
         None => MeasurementDigest::default(),
     };
     Ok(GoldenFields {
-        boot_image: sha256_file(&sources.boot_image)?,
+        boot_image: boot_image(sources)?,
         kernel_cmdline: bounded(cmdline, "the kernel command line")?,
         modules: bounded(modules, "modules")?,
         devices: bounded(

@@ -204,3 +204,65 @@ fn a_missing_command_line_is_a_clear_error() {
         Err(MeasureError::Read { .. })
     ));
 }
+
+/// A minimal PE32+ file with the given sections (name, contents), as `objcopy --add-section`
+/// lays out a unified kernel image: raw data padded to 512 bytes.
+fn pe_with_sections(sections: &[(&str, &[u8])]) -> Vec<u8> {
+    let (pe, optional) = (0x40usize, 240usize);
+    let table = pe + 24 + optional;
+    let mut raw = (table + 40 * sections.len()).next_multiple_of(512);
+    let mut image = vec![0u8; raw];
+    image[..2].copy_from_slice(b"MZ");
+    image[0x3c..0x40].copy_from_slice(&(pe as u32).to_le_bytes());
+    image[pe..pe + 4].copy_from_slice(b"PE\0\0");
+    image[pe + 4..pe + 6].copy_from_slice(&0x8664u16.to_le_bytes());
+    image[pe + 6..pe + 8].copy_from_slice(&(sections.len() as u16).to_le_bytes());
+    image[pe + 20..pe + 22].copy_from_slice(&(optional as u16).to_le_bytes());
+    image[pe + 24..pe + 26].copy_from_slice(&0x20bu16.to_le_bytes());
+    // NumberOfRvaAndSizes: the 16 data directories (all empty).
+    image[pe + 24 + 108..pe + 24 + 112].copy_from_slice(&16u32.to_le_bytes());
+    for (i, (name, data)) in sections.iter().enumerate() {
+        let header = table + 40 * i;
+        let padded = data.len().next_multiple_of(512);
+        image[header..header + name.len()].copy_from_slice(name.as_bytes());
+        let fields = [data.len(), 0x1000 * (i + 1), padded, raw];
+        for (j, value) in fields.iter().enumerate() {
+            image[header + 8 + 4 * j..header + 12 + 4 * j]
+                .copy_from_slice(&(*value as u32).to_le_bytes());
+        }
+        image.extend_from_slice(data);
+        image.resize(raw + padded, 0);
+        raw += padded;
+    }
+    image
+}
+
+#[test]
+fn a_unified_image_counts_only_when_it_carries_the_booted_initramfs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let machine = Machine::create(dir.path());
+    let initrd = b"the initramfs this machine booted".to_vec();
+    let image = pe_with_sections(&[(".cmdline", b"console=ttyS0"), (".initrd", &initrd)]);
+    assert_eq!(uki_section(&image, ".initrd"), Some(&initrd[..]), "cut to its own size");
+    assert_eq!(uki_section(&image, ".linux"), None);
+    assert_eq!(uki_section(b"not a PE file", ".initrd"), None);
+    std::fs::write(machine.path("boot/hpc.efi"), &image).expect("image");
+    std::fs::write(machine.path("initrd"), &initrd).expect("initrd");
+    let mut sources = machine.sources();
+    sources.booted_initrd = Some(machine.path("initrd"));
+    let measured = |sources: &Sources| {
+        golden_fields(sources, &SALT, None, &Nonce([1; 32]), 0)
+            .expect("measures")
+            .boot_image
+    };
+    assert_eq!(
+        measured(&sources),
+        MeasurementDigest(Sha256::digest(&image).into()),
+        "the image that was booted: its digest"
+    );
+    // Another initramfs booted than the image carries: never the image's digest.
+    std::fs::write(machine.path("initrd"), b"another initramfs").expect("initrd");
+    let booted = MeasurementDigest(Sha256::digest(b"another initramfs").into());
+    assert_eq!(measured(&sources), not_booted(&booted));
+    assert_ne!(not_booted(&booted), booted);
+}
