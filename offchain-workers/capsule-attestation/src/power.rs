@@ -1,9 +1,13 @@
-//! Power control of the HPC: what the gateway does on a violation. Backends for QEMU (QMP) and
-//! for real hardware come with the PXE work; [`RecordingPower`] records what was asked, in
-//! memory and optionally in a file a test reads from another process.
+//! Power control of the HPC: what the gateway does on a violation and between tasks.
+//! Backends: [`QmpPower`] for a QEMU machine (the tests' HPC), [`IpmiPower`] for real hardware
+//! through `ipmitool` (IPMI 2.0 over LAN, the BMC on the gateway's management link), and
+//! [`RecordingPower`], which records what was asked, in memory and optionally in a file a test
+//! reads from another process.
 use std::{
-    io::Write,
+    io::{BufRead, BufReader, Write},
+    os::unix::net::UnixStream,
     path::PathBuf,
+    process::Command,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -79,5 +83,173 @@ impl PowerControl for RecordingPower {
                 .map_err(|e| PowerError(format!("{}: {e}", log.display())))?;
         }
         Ok(())
+    }
+}
+
+/// A QEMU machine's power through its QMP socket (`-qmp unix:PATH,server=on,wait=off`): a cycle
+/// is `system_reset` (the firmware starts again and PXE-boots), off is `quit` (the machine is
+/// gone, as without power).
+#[derive(Clone, Debug)]
+pub struct QmpPower {
+    pub socket: PathBuf,
+}
+
+impl QmpPower {
+    /// Runs one QMP command and returns its `return` value.
+    pub fn execute(
+        &self,
+        command: &str,
+        arguments: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, PowerError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            PowerError(format!("QMP at {}: {what}: {e}", self.socket.display()))
+        };
+        let stream = UnixStream::connect(&self.socket).map_err(|e| failed("connect", &e))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| failed("timeout", &e))?;
+        let mut writer = stream.try_clone().map_err(|e| failed("clone", &e))?;
+        let mut reader = BufReader::new(stream);
+        // Answers skip the asynchronous events QEMU interleaves.
+        let mut answer =
+            |reader: &mut BufReader<UnixStream>| -> Result<serde_json::Value, PowerError> {
+                loop {
+                    let mut line = String::new();
+                    if reader
+                        .read_line(&mut line)
+                        .map_err(|e| failed("read", &e))?
+                        == 0
+                    {
+                        return Err(failed("read", &"closed"));
+                    }
+                    let value: serde_json::Value =
+                        serde_json::from_str(&line).map_err(|e| failed("not JSON", &e))?;
+                    if let Some(error) = value.get("error") {
+                        return Err(failed(command, error));
+                    }
+                    if value.get("QMP").is_some() || value.get("return").is_some() {
+                        return Ok(value.get("return").cloned().unwrap_or_default());
+                    }
+                }
+            };
+        answer(&mut reader)?;
+        let mut send =
+            |value: serde_json::Value| writeln!(writer, "{value}").map_err(|e| failed("write", &e));
+        send(serde_json::json!({"execute": "qmp_capabilities"}))?;
+        answer(&mut reader)?;
+        let mut request = serde_json::json!({"execute": command});
+        if let Some(arguments) = arguments {
+            request["arguments"] = arguments;
+        }
+        send(request)?;
+        match answer(&mut reader) {
+            // `quit` may close the socket before it answers.
+            Err(_) if command == "quit" => Ok(serde_json::Value::Null),
+            other => other,
+        }
+    }
+}
+
+impl PowerControl for QmpPower {
+    fn act(&self, action: PowerAction) -> Result<(), PowerError> {
+        let command = match action {
+            PowerAction::Cycle => "system_reset",
+            PowerAction::Off => "quit",
+        };
+        self.execute(command, None).map(drop)
+    }
+}
+
+/// Real hardware's power through its BMC with `ipmitool` (Debian's package of that name), IPMI
+/// 2.0 over LAN (`lanplus`). The password is read by ipmitool from a file, never put on a
+/// command line. Not exercised here (no BMC): [`IpmiPower::command`] is what runs.
+#[derive(Clone, Debug)]
+pub struct IpmiPower {
+    pub host: String,
+    pub user: String,
+    pub password_file: PathBuf,
+}
+
+impl IpmiPower {
+    /// The command an action runs.
+    pub fn command(&self, action: PowerAction) -> Command {
+        let mut command = Command::new("ipmitool");
+        command
+            .args(["-I", "lanplus", "-H", &self.host, "-U", &self.user, "-f"])
+            .arg(&self.password_file)
+            .args(["chassis", "power"])
+            .arg(match action {
+                PowerAction::Cycle => "cycle",
+                PowerAction::Off => "off",
+            });
+        command
+    }
+}
+
+impl PowerControl for IpmiPower {
+    fn act(&self, action: PowerAction) -> Result<(), PowerError> {
+        let output = self.command(action).output().map_err(|e| {
+            PowerError(format!("running ipmitool (install Debian's ipmitool): {e}"))
+        })?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(PowerError(format!(
+                "ipmitool {}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipmi_runs_ipmitool_with_the_password_in_a_file() {
+        let power = IpmiPower {
+            host: "bmc.hpc".into(),
+            user: "capsule".into(),
+            password_file: "/etc/capsule/bmc.password".into(),
+        };
+        let command = power.command(PowerAction::Cycle);
+        let args: Vec<_> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(command.get_program(), "ipmitool");
+        assert_eq!(
+            args,
+            [
+                "-I",
+                "lanplus",
+                "-H",
+                "bmc.hpc",
+                "-U",
+                "capsule",
+                "-f",
+                "/etc/capsule/bmc.password",
+                "chassis",
+                "power",
+                "cycle"
+            ]
+        );
+        let off: Vec<_> = power
+            .command(PowerAction::Off)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(off.last().map(String::as_str), Some("off"));
+    }
+
+    #[test]
+    fn a_missing_qmp_socket_is_an_error_that_names_it() {
+        let power = QmpPower {
+            socket: "/nonexistent/qmp.sock".into(),
+        };
+        let error = power.act(PowerAction::Cycle).expect_err("no socket");
+        assert!(error.0.contains("/nonexistent/qmp.sock"), "{error}");
     }
 }

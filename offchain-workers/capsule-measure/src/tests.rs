@@ -243,7 +243,11 @@ fn a_unified_image_counts_only_when_it_carries_the_booted_initramfs() {
     let machine = Machine::create(dir.path());
     let initrd = b"the initramfs this machine booted".to_vec();
     let image = pe_with_sections(&[(".cmdline", b"console=ttyS0"), (".initrd", &initrd)]);
-    assert_eq!(uki_section(&image, ".initrd"), Some(&initrd[..]), "cut to its own size");
+    assert_eq!(
+        uki_section(&image, ".initrd"),
+        Some(&initrd[..]),
+        "cut to its own size"
+    );
     assert_eq!(uki_section(&image, ".linux"), None);
     assert_eq!(uki_section(b"not a PE file", ".initrd"), None);
     std::fs::write(machine.path("boot/hpc.efi"), &image).expect("image");
