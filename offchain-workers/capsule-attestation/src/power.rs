@@ -111,7 +111,7 @@ impl QmpPower {
         let mut writer = stream.try_clone().map_err(|e| failed("clone", &e))?;
         let mut reader = BufReader::new(stream);
         // Answers skip the asynchronous events QEMU interleaves.
-        let mut answer =
+        let answer =
             |reader: &mut BufReader<UnixStream>| -> Result<serde_json::Value, PowerError> {
                 loop {
                     let mut line = String::new();
