@@ -56,6 +56,9 @@ candidate() { apt-cache policy "$1" | sed -n 's/^ *Candidate: //p'; }
 roles=(kernel busybox stub)
 
 mkdir -p "$cache/debs"
+# apt needs its package lists (a fresh machine may have none yet).
+[ -n "$(apt-cache policy busybox-static | sed -n 's/^ *Candidate: //p' | grep -v '(none)')" ] ||
+  { log "updating apt's package lists"; apt-get update -qq; }
 declare -A pkg ver sum debs
 if [ -f "$lock" ]; then
   while read -r role name version sha; do
