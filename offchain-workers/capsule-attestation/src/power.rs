@@ -111,27 +111,26 @@ impl QmpPower {
         let mut writer = stream.try_clone().map_err(|e| failed("clone", &e))?;
         let mut reader = BufReader::new(stream);
         // Answers skip the asynchronous events QEMU interleaves.
-        let answer =
-            |reader: &mut BufReader<UnixStream>| -> Result<serde_json::Value, PowerError> {
-                loop {
-                    let mut line = String::new();
-                    if reader
-                        .read_line(&mut line)
-                        .map_err(|e| failed("read", &e))?
-                        == 0
-                    {
-                        return Err(failed("read", &"closed"));
-                    }
-                    let value: serde_json::Value =
-                        serde_json::from_str(&line).map_err(|e| failed("not JSON", &e))?;
-                    if let Some(error) = value.get("error") {
-                        return Err(failed(command, error));
-                    }
-                    if value.get("QMP").is_some() || value.get("return").is_some() {
-                        return Ok(value.get("return").cloned().unwrap_or_default());
-                    }
+        let answer = |reader: &mut BufReader<UnixStream>| -> Result<serde_json::Value, PowerError> {
+            loop {
+                let mut line = String::new();
+                if reader
+                    .read_line(&mut line)
+                    .map_err(|e| failed("read", &e))?
+                    == 0
+                {
+                    return Err(failed("read", &"closed"));
                 }
-            };
+                let value: serde_json::Value =
+                    serde_json::from_str(&line).map_err(|e| failed("not JSON", &e))?;
+                if let Some(error) = value.get("error") {
+                    return Err(failed(command, error));
+                }
+                if value.get("QMP").is_some() || value.get("return").is_some() {
+                    return Ok(value.get("return").cloned().unwrap_or_default());
+                }
+            }
+        };
         answer(&mut reader)?;
         let mut send =
             |value: serde_json::Value| writeln!(writer, "{value}").map_err(|e| failed("write", &e));
