@@ -8,7 +8,7 @@
 //!   nothing is served;
 //! - [`dnsmasq`]: DHCP (one lease longer than the longest task, no router, no DNS) and TFTP for
 //!   the iPXE binaries, from a dnsmasq child bound to the link and restarted before each boot;
-//! - HTTP ([`BootServer::serve_http`]) on [`BOOT_SERVER_PORT`]: the iPXE script, the image and,
+//! - HTTP ([`BootServer::serve_http`]) on [`BOOT_SERVER_PORT`](capsule_primitives::agent::BOOT_SERVER_PORT): the iPXE script, the image and,
 //!   for BIOS clients, its kernel and initramfs; and this boot's [`BootConfig`] (the gateway's
 //!   Noise key, the boot secret, the fingerprint salt), handed out once per boot.
 //!
@@ -32,7 +32,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use capsule_primitives::agent::{BootConfig, BOOT_CONFIG_PATH, BOOT_IMAGE_PATH, BOOT_SERVER_PORT};
+use capsule_primitives::agent::{BootConfig, BOOT_CONFIG_PATH, BOOT_IMAGE_PATH};
 use codec::Encode;
 use http_body_util::Full;
 use hyper::{body::Incoming, Method, Request, Response, StatusCode};
@@ -182,7 +182,7 @@ impl BootServer {
         }
     }
 
-    /// Serves HTTP on `listener` (bind it to the link's address and [`BOOT_SERVER_PORT`]) until
+    /// Serves HTTP on `listener` (bind it to the link's address and [`BOOT_SERVER_PORT`](capsule_primitives::agent::BOOT_SERVER_PORT)) until
     /// `shutdown`.
     pub async fn serve_http(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
         let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -304,9 +304,4 @@ fn write_secret(path: &Path, secret: &[u8; 32]) -> Result<(), BootServerError> {
         .map_err(error)?;
     file.sync_all().map_err(error)?;
     std::fs::rename(&partial, path).map_err(error)
-}
-
-/// The boot server's address on the link.
-pub fn http_address(server: std::net::Ipv4Addr) -> SocketAddr {
-    SocketAddr::from((server, BOOT_SERVER_PORT))
 }
