@@ -87,8 +87,8 @@ impl PowerControl for RecordingPower {
 }
 
 /// A QEMU machine's power through its QMP socket (`-qmp unix:PATH,server=on,wait=off`): a cycle
-/// is `system_reset` (the firmware starts again and PXE-boots), off is `quit` (the machine is
-/// gone, as without power).
+/// is `system_reset` and `cont` (the firmware starts again and PXE-boots; a machine started
+/// stopped with `-S` starts), off is `quit` (the machine is gone, as without power).
 #[derive(Clone, Debug)]
 pub struct QmpPower {
     pub socket: PathBuf,
@@ -151,11 +151,14 @@ impl QmpPower {
 
 impl PowerControl for QmpPower {
     fn act(&self, action: PowerAction) -> Result<(), PowerError> {
-        let command = match action {
-            PowerAction::Cycle => "system_reset",
-            PowerAction::Off => "quit",
-        };
-        self.execute(command, None).map(drop)
+        match action {
+            // `cont` also powers on a machine QEMU holds stopped (`-S`): the first boot.
+            PowerAction::Cycle => self
+                .execute("system_reset", None)
+                .and_then(|_| self.execute("cont", None))
+                .map(drop),
+            PowerAction::Off => self.execute("quit", None).map(drop),
+        }
     }
 }
 

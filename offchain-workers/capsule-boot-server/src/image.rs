@@ -48,6 +48,10 @@ pub enum ImageError {
     },
     #[error("the kernel command line in {path} is not UTF-8 text on one line")]
     BadCmdline { path: PathBuf },
+    #[error(
+        "{path} is not a build manifest of pxe-image/build.sh ({reason}): build the image again"
+    )]
+    BadManifest { path: PathBuf, reason: String },
     #[error("the staged {file} changed on disk since it was verified (SHA-256 {actual}, staged as {expected}): refusing to serve the image")]
     Changed {
         file: String,
@@ -65,6 +69,55 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ImageError + '_ {
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
+}
+
+/// The measurement of the image at `path` (its SHA-256): what [`StagedImage::stage`] expects.
+pub fn image_digest(path: &Path) -> Result<MeasurementDigest, ImageError> {
+    Ok(MeasurementDigest(sha256(
+        &fs::read(path).map_err(io(path))?,
+    )))
+}
+
+/// What `pxe-image/build.sh` wrote into its output directory: the image and its manifest.
+#[derive(Clone, Debug)]
+pub struct Build {
+    /// The unified kernel image.
+    pub image: PathBuf,
+    /// Its measurement, as the build recorded it.
+    pub golden: MeasurementDigest,
+    /// The kernel command line inside it.
+    pub cmdline: String,
+    /// The whole manifest (files, packages, kernel release).
+    pub manifest: serde_json::Value,
+}
+
+impl Build {
+    /// Reads the build in `dir` (its `manifest.json`).
+    pub fn read(dir: &Path) -> Result<Self, ImageError> {
+        let path = dir.join("manifest.json");
+        let bad = |reason: &str| ImageError::BadManifest {
+            path: path.clone(),
+            reason: reason.to_owned(),
+        };
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(&path).map_err(io(&path))?)
+                .map_err(|e| bad(&e.to_string()))?;
+        let golden = manifest["golden"]
+            .as_str()
+            .and_then(|g| hex::decode(g).ok())
+            .and_then(|g| <[u8; 32]>::try_from(g).ok())
+            .ok_or_else(|| bad("no golden digest"))?;
+        let cmdline = manifest["cmdline"]
+            .as_str()
+            .ok_or_else(|| bad("no command line"))?
+            .to_owned();
+        Ok(Self {
+            image: dir.join(UKI),
+            golden: MeasurementDigest(golden),
+            cmdline,
+            manifest,
+        })
+    }
 }
 
 /// The files of one boot, as verified.

@@ -3,7 +3,7 @@
 use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Command};
 
 use capsule_boot_server::{
-    image::{ImageError, StagedImage, INITRD, IPXE_BIOS, KERNEL, UKI},
+    image::{Build, ImageError, StagedImage, INITRD, IPXE_BIOS, KERNEL, UKI},
     ipxe_script, DhcpConfig,
 };
 use capsule_primitives::measurement::MeasurementDigest;
@@ -22,15 +22,8 @@ fn built_image() -> (PathBuf, MeasurementDigest, serde_json::Value) {
             .expect("pxe-image/build.sh");
         assert!(status.success(), "building the HPC image");
     }
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).expect("manifest"))
-            .expect("manifest JSON");
-    let golden = hex::decode(manifest["golden"].as_str().expect("golden")).expect("hex");
-    (
-        out,
-        MeasurementDigest(golden.try_into().expect("32 bytes")),
-        manifest,
-    )
+    let build = Build::read(&out).expect("the build's manifest");
+    (out, build.golden, build.manifest)
 }
 
 #[test]

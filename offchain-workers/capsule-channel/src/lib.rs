@@ -179,6 +179,18 @@ pub fn generate_static_key() -> Result<([u8; 32], [u8; 32]), ChannelError> {
     Ok((private, public))
 }
 
+/// The X25519 public key of a Noise static private key (what a gateway hands its HPC).
+pub fn public_key(private: &[u8; 32]) -> [u8; 32] {
+    use snow::resolvers::{CryptoResolver, DefaultResolver};
+    let mut public = [0u8; 32];
+    // Curve25519 is always in snow's default resolver.
+    if let Some(mut dh) = DefaultResolver.resolve_dh(&snow::params::DHChoice::Curve25519) {
+        dh.set(private);
+        public.copy_from_slice(dh.pubkey());
+    }
+    public
+}
+
 fn params() -> snow::params::NoiseParams {
     // A constant that parses: checked by the tests.
     NOISE_PARAMS.parse().unwrap_or_else(|_| unreachable!())
@@ -607,6 +619,13 @@ mod tests {
     #[test]
     fn the_protocol_name_parses() {
         assert!(NOISE_PARAMS.parse::<snow::params::NoiseParams>().is_ok());
+    }
+
+    #[test]
+    fn the_public_key_is_the_generated_pairs() {
+        let (private, public) = generate_static_key().expect("key");
+        assert_eq!(public_key(&private), public);
+        assert_ne!(public_key(&[1; 32]), public_key(&[2; 32]));
     }
 
     #[test]

@@ -4,17 +4,24 @@
 //! when asked, challenges at unpredictable intervals, countersigns accepted reports with the
 //! gateway's root of trust, and on a violation stops the task and power-cycles the HPC. Each
 //! event is a JSON line in `--events`.
+//!
+//! With `--boot-image`, the gateway also runs the HPC's boot server on the link (DHCP and TFTP
+//! through dnsmasq, HTTP for the image and the boot's one-time configuration), powers the HPC
+//! on into a fresh boot at start, and starts a new boot before every power-cycle.
+mod power;
+
 use std::{
     collections::BTreeSet,
     io::Write,
-    path::PathBuf,
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use anyhow::Context;
 use capsule_attestation::{
-    power::RecordingPower,
+    power::{IpmiPower, PowerAction, PowerControl, QmpPower, RecordingPower},
     server::{self, Event, NoTask, Server, ServerConfig, Violation, ViolationRecord},
     Expectations,
 };
@@ -69,9 +76,10 @@ struct AttestArgs {
         default_value = "0000000000000000000000000000000000000000000000000000000000000000"
     )]
     gateway_account: String,
-    /// Records power actions in this file (the test double; QMP and IPMI come with PXE).
-    #[arg(long)]
-    power_log: PathBuf,
+    #[command(flatten)]
+    power: PowerArgs,
+    #[command(flatten)]
+    boot: BootArgs,
     /// JSON lines of accepted reports and violations.
     #[arg(long)]
     events: PathBuf,
@@ -97,6 +105,78 @@ struct AttestArgs {
     #[cfg(feature = "tpm")]
     #[arg(long, default_value = "0,1,2,3,4,7,9,16", value_delimiter = ',')]
     tpm_pcrs: Vec<u8>,
+}
+
+/// The HPC's power: one of the three.
+#[derive(clap::Args, Debug)]
+struct PowerArgs {
+    /// The HPC is a QEMU machine with this QMP socket (tests; start it with `-S`).
+    #[arg(long, conflicts_with_all = ["power_log", "ipmi_host"])]
+    qmp: Option<PathBuf>,
+    /// The HPC's BMC (IPMI 2.0 over LAN through Debian's ipmitool), with --ipmi-user and
+    /// --ipmi-password-file.
+    #[arg(long, conflicts_with = "power_log", requires_all = ["ipmi_user", "ipmi_password_file"])]
+    ipmi_host: Option<String>,
+    #[arg(long)]
+    ipmi_user: Option<String>,
+    #[arg(long)]
+    ipmi_password_file: Option<PathBuf>,
+    /// Only records power actions, one line each in this file (tests without a machine).
+    #[arg(long)]
+    power_log: Option<PathBuf>,
+}
+
+impl PowerArgs {
+    fn backend(&self) -> anyhow::Result<Arc<dyn PowerControl>> {
+        Ok(match (&self.qmp, &self.ipmi_host, &self.power_log) {
+            (Some(socket), _, _) => Arc::new(QmpPower {
+                socket: socket.clone(),
+            }),
+            (_, Some(host), _) => Arc::new(IpmiPower {
+                host: host.clone(),
+                user: self.ipmi_user.clone().unwrap_or_default(),
+                password_file: self.ipmi_password_file.clone().unwrap_or_default(),
+            }),
+            (_, _, Some(log)) => Arc::new(RecordingPower::with_log(log.clone())),
+            _ => anyhow::bail!("name the HPC's power: --qmp, --ipmi-host or --power-log"),
+        })
+    }
+}
+
+/// The HPC's boot server on the link.
+#[derive(clap::Args, Debug)]
+struct BootArgs {
+    /// Serve the HPC its boot from this unified kernel image (pxe-image/build.sh's boot.efi);
+    /// its digest must be one of --boot-image-digest.
+    #[arg(long, requires_all = ["hpc_interface", "hpc_address", "dhcp_range", "boot_dir"])]
+    boot_image: Option<PathBuf>,
+    /// The gateway's interface on the HPC link.
+    #[arg(long)]
+    hpc_interface: Option<String>,
+    /// The gateway's IPv4 address on the HPC link (the boot server's).
+    #[arg(long)]
+    hpc_address: Option<Ipv4Addr>,
+    /// The addresses DHCP hands out: FIRST,LAST.
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    dhcp_range: Vec<Ipv4Addr>,
+    #[arg(long, default_value = "255.255.255.0")]
+    netmask: Ipv4Addr,
+    /// The lease, in hours: longer than the longest task.
+    #[arg(long, default_value_t = 24)]
+    lease_hours: u64,
+    /// Answer only this MAC address.
+    #[arg(long)]
+    hpc_mac: Option<String>,
+    /// The boot server's own directory: the staged image, dnsmasq's leases and log, the
+    /// HPC's fingerprint salt.
+    #[arg(long)]
+    boot_dir: Option<PathBuf>,
+    /// Where iPXE's binaries are (Debian's ipxe package).
+    #[arg(long, default_value = "/usr/lib/ipxe")]
+    ipxe_dir: PathBuf,
+    /// The dnsmasq binary (Debian's dnsmasq-base).
+    #[arg(long, default_value = "dnsmasq")]
+    dnsmasq: PathBuf,
 }
 
 fn hex32(text: &str, what: &str) -> anyhow::Result<[u8; 32]> {
@@ -142,7 +222,7 @@ struct Shared {
     noise_private: [u8; 32],
     boot_images: BTreeSet<MeasurementDigest>,
     root: SoftwareRootOfTrust,
-    power: RecordingPower,
+    power: power::PowerRequests,
     events: Events,
     state: Mutex<State>,
     config: ServerConfig,
@@ -160,12 +240,16 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("reading {}", args.noise_key_file.display()))?,
         "the Noise key",
     )?;
-    // Checked now; read again for every connection (the boot server renews it per boot).
-    hex32(
-        &std::fs::read_to_string(&args.boot_secret_file)
-            .with_context(|| format!("reading {}", args.boot_secret_file.display()))?,
-        "the boot secret",
-    )?;
+    // Checked now unless this gateway's boot server writes it; read again for every
+    // connection (the boot server renews it per boot).
+    if args.boot.boot_image.is_none() {
+        hex32(
+            &std::fs::read_to_string(&args.boot_secret_file)
+                .with_context(|| format!("reading {}", args.boot_secret_file.display()))?,
+            "the boot secret",
+        )?;
+    }
+    let power_backend = args.power.backend()?;
     let boot_images = args
         .boot_images
         .iter()
@@ -224,10 +308,28 @@ async fn main() -> anyhow::Result<()> {
     };
     #[cfg(not(feature = "tpm"))]
     let tpm_trust = None;
+    let boot_server = match &args.boot.boot_image {
+        Some(image) => Some(
+            start_boot_server(
+                &args,
+                image,
+                &boot_images,
+                &noise_private,
+                listener.local_addr()?,
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let power = power::controller(power_backend, boot_server.clone(), events.clone());
+    if boot_server.is_some() {
+        // Powered on into a fresh boot: whatever ran before is not this boot.
+        power.act(PowerAction::Cycle)?;
+    }
     let shared = Arc::new(Shared {
         tpm_trust,
         root: SoftwareRootOfTrust::open_or_create(&args.root_of_trust)?,
-        power: RecordingPower::with_log(args.power_log.clone()),
+        power,
         noise_private,
         boot_images,
         events,
@@ -253,6 +355,94 @@ async fn main() -> anyhow::Result<()> {
                 warn!(%error, "session ended");
             }
         });
+    }
+}
+
+/// Stages the image, and serves HTTP on the link; dnsmasq starts with the first boot.
+async fn start_boot_server(
+    args: &AttestArgs,
+    image: &Path,
+    approved: &BTreeSet<MeasurementDigest>,
+    noise_private: &[u8; 32],
+    attestation: std::net::SocketAddr,
+) -> anyhow::Result<Arc<capsule_boot_server::BootServer>> {
+    use capsule_boot_server::{BootServer, BootServerConfig, DhcpConfig, StagedImage};
+    let boot = &args.boot;
+    let (Some(interface), Some(address), [first, last], Some(dir)) = (
+        &boot.hpc_interface,
+        boot.hpc_address,
+        boot.dhcp_range.as_slice(),
+        &boot.boot_dir,
+    ) else {
+        anyhow::bail!(
+            "--boot-image needs --hpc-interface, --hpc-address, --dhcp-range FIRST,LAST and --boot-dir"
+        );
+    };
+    let digest = capsule_boot_server::image::image_digest(image)?;
+    anyhow::ensure!(
+        approved.contains(&digest),
+        "{} (sha256 {}) is not an approved boot image: pass its digest with --boot-image-digest",
+        image.display(),
+        hex::encode(digest.0)
+    );
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let staged = StagedImage::stage(image, digest, &boot.ipxe_dir, &dir.join("image"))
+        .with_context(|| format!("staging {}", image.display()))?;
+    let state_dir = dir.join("dhcp");
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let config = BootServerConfig {
+        dhcp: DhcpConfig {
+            interface: interface.clone(),
+            server: address,
+            range: (*first, *last),
+            netmask: boot.netmask,
+            lease: Duration::from_secs(boot.lease_hours.saturating_mul(3600)),
+            hpc_mac: boot.hpc_mac.clone(),
+        },
+        dnsmasq: boot.dnsmasq.clone(),
+        state_dir,
+        attestation_port: attestation.port(),
+        gateway_key: capsule_channel::public_key(noise_private),
+        fingerprint_salt: fingerprint_salt(&dir.join("fingerprint-salt"))?,
+        boot_secret_file: args.boot_secret_file.clone(),
+    };
+    let server = Arc::new(BootServer::new(staged, config));
+    let http = (address, capsule_primitives::agent::BOOT_SERVER_PORT);
+    let listener = tokio::net::TcpListener::bind(http)
+        .await
+        .with_context(|| format!("listening on {address}:{} for the boot server", http.1))?;
+    tokio::spawn(
+        server
+            .clone()
+            .serve_http(listener, tokio_util::sync::CancellationToken::new()),
+    );
+    info!(%address, interface, "boot server up");
+    Ok(server)
+}
+
+/// The HPC's fingerprint salt: made once (0600), then kept, since the enrolled fingerprint
+/// depends on it.
+fn fingerprint_salt(path: &Path) -> anyhow::Result<[u8; 32]> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(text) => hex32(
+            &text,
+            &format!("the fingerprint salt in {}", path.display()),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut salt = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut salt);
+            std::fs::OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(path)
+                .and_then(|mut file| file.write_all(hex::encode(salt).as_bytes()))
+                .with_context(|| format!("writing {}", path.display()))?;
+            Ok(salt)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
 }
 
