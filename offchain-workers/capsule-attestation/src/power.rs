@@ -164,7 +164,7 @@ impl PowerControl for QmpPower {
 
 /// Real hardware's power through its BMC with `ipmitool` (Debian's package of that name), IPMI
 /// 2.0 over LAN (`lanplus`). The password is read by ipmitool from a file, never put on a
-/// command line. Not exercised here (no BMC): [`IpmiPower::command`] is what runs.
+/// command line. Not exercised here (no BMC): [`IpmiPower::commands`] is what runs.
 #[derive(Clone, Debug)]
 pub struct IpmiPower {
     pub host: String,
@@ -173,35 +173,43 @@ pub struct IpmiPower {
 }
 
 impl IpmiPower {
-    /// The command an action runs.
-    pub fn command(&self, action: PowerAction) -> Command {
-        let mut command = Command::new("ipmitool");
-        command
-            .args(["-I", "lanplus", "-H", &self.host, "-U", &self.user, "-f"])
-            .arg(&self.password_file)
-            .args(["chassis", "power"])
-            .arg(match action {
-                PowerAction::Cycle => "cycle",
-                PowerAction::Off => "off",
-            });
-        command
+    /// The commands an action runs, in order. A cycle is off, then on: `chassis power cycle`
+    /// fails on a machine that is off (as the HPC is after its image powers it off), and
+    /// `power off` of a machine already off succeeds.
+    pub fn commands(&self, action: PowerAction) -> Vec<Command> {
+        let steps: &[&str] = match action {
+            PowerAction::Cycle => &["off", "on"],
+            PowerAction::Off => &["off"],
+        };
+        steps
+            .iter()
+            .map(|step| {
+                let mut command = Command::new("ipmitool");
+                command
+                    .args(["-I", "lanplus", "-H", &self.host, "-U", &self.user, "-f"])
+                    .arg(&self.password_file)
+                    .args(["chassis", "power", step]);
+                command
+            })
+            .collect()
     }
 }
 
 impl PowerControl for IpmiPower {
     fn act(&self, action: PowerAction) -> Result<(), PowerError> {
-        let output = self.command(action).output().map_err(|e| {
-            PowerError(format!("running ipmitool (install Debian's ipmitool): {e}"))
-        })?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(PowerError(format!(
-                "ipmitool {}: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            )))
+        for mut command in self.commands(action) {
+            let output = command.output().map_err(|e| {
+                PowerError(format!("running ipmitool (install Debian's ipmitool): {e}"))
+            })?;
+            if !output.status.success() {
+                return Err(PowerError(format!(
+                    "ipmitool {}: {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                )));
+            }
         }
+        Ok(())
     }
 }
 
@@ -216,34 +224,38 @@ mod tests {
             user: "capsule".into(),
             password_file: "/etc/capsule/bmc.password".into(),
         };
-        let command = power.command(PowerAction::Cycle);
-        let args: Vec<_> = command
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(command.get_program(), "ipmitool");
-        assert_eq!(
-            args,
-            [
-                "-I",
-                "lanplus",
-                "-H",
-                "bmc.hpc",
-                "-U",
-                "capsule",
-                "-f",
-                "/etc/capsule/bmc.password",
-                "chassis",
-                "power",
-                "cycle"
-            ]
-        );
-        let off: Vec<_> = power
-            .command(PowerAction::Off)
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(off.last().map(String::as_str), Some("off"));
+        let args = |action| -> Vec<Vec<String>> {
+            power
+                .commands(action)
+                .iter()
+                .map(|command| {
+                    assert_eq!(command.get_program(), "ipmitool");
+                    command
+                        .get_args()
+                        .map(|a| a.to_string_lossy().into_owned())
+                        .collect()
+                })
+                .collect()
+        };
+        let prefix = [
+            "-I",
+            "lanplus",
+            "-H",
+            "bmc.hpc",
+            "-U",
+            "capsule",
+            "-f",
+            "/etc/capsule/bmc.password",
+            "chassis",
+            "power",
+        ];
+        let with = |step: &str| {
+            let mut all: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+            all.push(step.into());
+            all
+        };
+        assert_eq!(args(PowerAction::Cycle), [with("off"), with("on")]);
+        assert_eq!(args(PowerAction::Off), [with("off")]);
     }
 
     #[test]

@@ -78,12 +78,29 @@ impl DhcpConfig {
             format!("--log-facility={}", state.join("dnsmasq.log").display()),
             format!("--pid-file={}", state.join("dnsmasq.pid").display()),
             "--user=root".into(),
+            // Not Debian's default group "dip": a change of credentials would clear the
+            // parent-death signal that ties dnsmasq to the gateway.
+            "--group=root".into(),
         ];
         if let Some(mac) = &self.hpc_mac {
             args.push(format!("--dhcp-host={mac},set:hpc"));
             args.push("--dhcp-ignore=tag:!known".into());
         }
         args
+    }
+}
+
+/// The child gets SIGKILL when the thread that started it ends, so a killed gateway leaves no
+/// DHCP server on the link ([`Dnsmasq`]'s drop covers only an orderly exit).
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec and only makes one system call
+    // (prctl), which is async-signal-safe; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(std::io::Error::from)
+        });
     }
 }
 
@@ -135,7 +152,9 @@ impl Dnsmasq {
                 _ => {}
             }
         }
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        die_with_parent(&mut command);
+        let child = command
             .args(config.arguments(tftp_root, state))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

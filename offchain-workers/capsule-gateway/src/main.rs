@@ -345,8 +345,14 @@ async fn main() -> anyhow::Result<()> {
         .events
         .write(serde_json::json!({"event": "listening"}));
     info!(listen = %shared.args.listen, "attestation server up");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     loop {
-        let (stream, peer) = listener.accept().await?;
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            _ = terminate.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -356,6 +362,12 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
+    // No DHCP or boot service is left on the link.
+    if let Some(boot) = boot_server {
+        boot.stop().await;
+    }
+    info!("stopped");
+    Ok(())
 }
 
 /// Stages the image, and serves HTTP on the link; dnsmasq starts with the first boot.

@@ -41,7 +41,7 @@ pub struct Link {
 }
 
 impl Link {
-    fn new() -> Self {
+    pub fn new() -> Self {
         let id = std::process::id();
         let link = Self {
             gateway: format!("cat{id}g"),
@@ -157,11 +157,7 @@ impl Setup {
     }
 
     pub fn events(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.path("events.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
+        read_events(&self.path("events.jsonl"))
     }
 
     pub fn power_cycles(&self) -> usize {
@@ -173,23 +169,7 @@ impl Setup {
 
     /// Waits for an event after the first `skip` with `event` == `kind`.
     pub fn wait_for(&self, skip: usize, kind: &str, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(event) = self
-                .events()
-                .into_iter()
-                .skip(skip)
-                .find(|e| e["event"] == kind)
-            {
-                return event;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {kind} event; events: {:?}",
-                self.events()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_event(&self.path("events.jsonl"), skip, kind, timeout).1
     }
 
     pub fn gateway(&self, mean_interval_ms: u64) -> Process {
@@ -280,6 +260,36 @@ impl Setup {
             command.args(["--tpm", tcti, "--pcrs", "0,1,2,3,7,16"]);
         }
         Process(command.spawn().expect("agent"))
+    }
+}
+
+/// The gateway's events in `path` (JSON lines).
+pub fn read_events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits for an event after the first `skip` with `event` == `kind`; returns its index too.
+pub fn wait_for_event(path: &Path, skip: usize, kind: &str, timeout: Duration) -> (usize, Value) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(found) = read_events(path)
+            .into_iter()
+            .enumerate()
+            .skip(skip)
+            .find(|(_, e)| e["event"] == kind)
+        {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {kind} event; events: {:?}",
+            read_events(path)
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
