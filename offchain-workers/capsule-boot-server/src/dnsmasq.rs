@@ -34,6 +34,11 @@ pub struct DhcpConfig {
     pub lease: Duration,
     /// Only this client (its MAC address) is answered, when set.
     pub hpc_mac: Option<String>,
+    /// Sends IPv6 router advertisements (router lifetime 0: never a default route) for the
+    /// prefix of the interface's own IPv6 address (a ULA /64). iPXE waits for IPv6
+    /// autoconfiguration before it fetches its script: 18.5 s from power-on to the script
+    /// without them, 5.5 s with (QEMU under TCG). The image's kernel has IPv6 off.
+    pub router_advertisements: bool,
 }
 
 impl DhcpConfig {
@@ -82,6 +87,14 @@ impl DhcpConfig {
             // parent-death signal that ties dnsmasq to the gateway.
             "--group=root".into(),
         ];
+        if self.router_advertisements {
+            args.push("--enable-ra".into());
+            args.push(format!(
+                "--dhcp-range=::,constructor:{},ra-only",
+                self.interface
+            ));
+            args.push(format!("--ra-param={},60,0", self.interface));
+        }
         if let Some(mac) = &self.hpc_mac {
             args.push(format!("--dhcp-host={mac},set:hpc"));
             args.push("--dhcp-ignore=tag:!known".into());

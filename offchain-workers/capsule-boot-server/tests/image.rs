@@ -103,6 +103,7 @@ fn dnsmasq_serves_only_the_link_with_no_router_no_dns_and_a_long_lease() {
         netmask: [255, 255, 255, 0].into(),
         lease: std::time::Duration::from_secs(2 * 86_400),
         hpc_mac: Some("52:54:00:aa:bb:01".into()),
+        router_advertisements: true,
     };
     let args = config.arguments("/srv/tftp".as_ref(), "/run/boot".as_ref());
     for expected in [
@@ -118,6 +119,9 @@ fn dnsmasq_serves_only_the_link_with_no_router_no_dns_and_a_long_lease() {
         "--dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe",
         "--dhcp-host=52:54:00:aa:bb:01,set:hpc",
         "--dhcp-ignore=tag:!known",
+        "--enable-ra",
+        "--dhcp-range=::,constructor:hpc0,ra-only",
+        "--ra-param=hpc0,60,0",
     ] {
         assert!(
             args.iter().any(|a| a == expected),

@@ -167,6 +167,10 @@ struct BootArgs {
     /// Answer only this MAC address.
     #[arg(long)]
     hpc_mac: Option<String>,
+    /// No IPv6 router advertisements on the link. With them (for the prefix of the
+    /// interface's IPv6 address, a ULA /64), iPXE starts its boot ~13 s sooner.
+    #[arg(long)]
+    no_router_advertisements: bool,
     /// The boot server's own directory: the staged image, dnsmasq's leases and log, the
     /// HPC's fingerprint salt.
     #[arg(long)]
@@ -411,6 +415,7 @@ async fn start_boot_server(
             netmask: boot.netmask,
             lease: Duration::from_secs(boot.lease_hours.saturating_mul(3600)),
             hpc_mac: boot.hpc_mac.clone(),
+            router_advertisements: !boot.no_router_advertisements,
         },
         dnsmasq: boot.dnsmasq.clone(),
         state_dir,

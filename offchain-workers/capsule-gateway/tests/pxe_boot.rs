@@ -74,6 +74,18 @@ fn bridge(link: &Link) {
     }
     ip(&["-n", ns, "addr", "add", "10.79.0.2/24", "dev", "br0"]);
     ip(&["-n", ns, "link", "set", "br0", "up"]);
+    // The prefix of the gateway's router advertisements (iPXE's IPv6 autoconfiguration).
+    ip(&[
+        "-n",
+        &link.gateway,
+        "-6",
+        "addr",
+        "add",
+        "fd79::1/64",
+        "dev",
+        "g0",
+        "nodad",
+    ]);
 }
 
 /// The machine, held stopped (`-S`) until the gateway powers it on; a guest power-off leaves
