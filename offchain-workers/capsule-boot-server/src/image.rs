@@ -87,8 +87,6 @@ pub struct Build {
     pub golden: MeasurementDigest,
     /// The kernel command line inside it.
     pub cmdline: String,
-    /// The whole manifest (files, packages, kernel release).
-    pub manifest: serde_json::Value,
 }
 
 impl Build {
@@ -115,7 +113,6 @@ impl Build {
             image: dir.join(UKI),
             golden: MeasurementDigest(golden),
             cmdline,
-            manifest,
         })
     }
 }

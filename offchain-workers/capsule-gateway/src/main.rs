@@ -401,12 +401,9 @@ async fn start_boot_server(
         image.display(),
         hex::encode(digest.0)
     );
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Staging creates `dir` too; dnsmasq's start creates its state directory.
     let staged = StagedImage::stage(image, digest, &boot.ipxe_dir, &dir.join("image"))
         .with_context(|| format!("staging {}", image.display()))?;
-    let state_dir = dir.join("dhcp");
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating {}", state_dir.display()))?;
     let config = BootServerConfig {
         dhcp: DhcpConfig {
             interface: interface.clone(),
@@ -418,7 +415,7 @@ async fn start_boot_server(
             router_advertisements: !boot.no_router_advertisements,
         },
         dnsmasq: boot.dnsmasq.clone(),
-        state_dir,
+        state_dir: dir.join("dhcp"),
         attestation_port: attestation.port(),
         gateway_key: capsule_channel::public_key(noise_private),
         fingerprint_salt: fingerprint_salt(&dir.join("fingerprint-salt"))?,

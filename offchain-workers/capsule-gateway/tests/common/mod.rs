@@ -178,33 +178,10 @@ impl Setup {
 
     /// The gateway, with `extra` arguments.
     pub fn gateway_with(&self, mean_interval_ms: u64, extra: &[&OsStr]) -> Process {
-        let binary = env!("CARGO_BIN_EXE_capsule-gateway");
-        let boot_digest = {
-            use std::fmt::Write as _;
-            let bytes = std::fs::read(self.machine.path("boot/hpc.efi")).expect("boot image");
-            let digest = sha256(&bytes);
-            digest.iter().fold(String::new(), |mut s, b| {
-                let _ = write!(s, "{b:02x}");
-                s
-            })
-        };
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.link.gateway, binary, "attest"])
-            .args(["--listen", &format!("{GATEWAY}:{PORT}")])
-            .arg("--noise-key-file")
-            .arg(self.path("noise.key"))
-            .arg("--boot-secret-file")
-            .arg(self.path("boot.secret"))
-            .arg("--root-of-trust")
-            .arg(self.path("root"))
-            .arg("--expectations")
-            .arg(self.path("expectations.scale"))
-            .arg("--enrol")
-            .args(["--boot-image-digest", &boot_digest])
+        let digest = sha256(&std::fs::read(self.machine.path("boot/hpc.efi")).expect("boot image"));
+        let child = gateway_command(&self.link, self.dir.path(), &hex(&digest))
             .arg("--power-log")
             .arg(self.path("power.log"))
-            .arg("--events")
-            .arg(self.path("events.jsonl"))
             .args([
                 "--mean-interval-ms",
                 &mean_interval_ms.to_string(),
@@ -261,6 +238,31 @@ impl Setup {
         }
         Process(command.spawn().expect("agent"))
     }
+}
+
+/// `capsule-gateway attest` in the gateway's namespace on GATEWAY:PORT, with the files every
+/// test gives it in `dir` (Noise key, boot secret, root of trust, expectations, events),
+/// enrolling, with `boot_digest` approved.
+pub fn gateway_command(link: &Link, dir: &Path, boot_digest: &str) -> Command {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", &link.gateway])
+        .arg(env!("CARGO_BIN_EXE_capsule-gateway"))
+        .arg("attest")
+        .args(["--listen", &format!("{GATEWAY}:{PORT}")]);
+    for (flag, file) in [
+        ("--noise-key-file", "noise.key"),
+        ("--boot-secret-file", "boot.secret"),
+        ("--root-of-trust", "root"),
+        ("--expectations", "expectations.scale"),
+        ("--events", "events.jsonl"),
+    ] {
+        command.arg(flag).arg(dir.join(file));
+    }
+    command
+        .arg("--enrol")
+        .args(["--boot-image-digest", boot_digest]);
+    command
 }
 
 /// The gateway's events in `path` (JSON lines).
