@@ -50,10 +50,20 @@ resolve() {
               sed -n 's/^ *Depends: \(linux-image-[0-9].*\)$/\1/p' | head -n1 ;;
     busybox) echo busybox-static ;;
     stub) echo systemd-boot-efi ;;
+    # The agent's shared libraries (it quotes through tpm2-tss, which dlopen()s its TCTI).
+    libc) echo libc6 ;;
+    libgcc) echo libgcc-s1 ;;
+    libssl) echo libssl3 ;;
+    tss-esys) echo libtss2-esys-3.0.2-0 ;;
+    tss-sys) echo libtss2-sys1 ;;
+    tss-mu) echo libtss2-mu0 ;;
+    tss-tctildr) echo libtss2-tctildr0 ;;
+    tss-device) echo libtss2-tcti-device0 ;;
   esac
 }
 candidate() { apt-cache policy "$1" | sed -n 's/^ *Candidate: //p'; }
-roles=(kernel busybox stub)
+roles=(kernel busybox stub libc libgcc libssl tss-esys tss-sys tss-mu tss-tctildr tss-device)
+libraries=(libc libgcc libssl tss-esys tss-sys tss-mu tss-tctildr tss-device)
 
 mkdir -p "$cache/debs"
 # apt needs its package lists (a fresh machine may have none yet).
@@ -119,15 +129,16 @@ kver=${pkg[kernel]#linux-image-}
 kroot="$work/deb/kernel"
 
 # --- the agent ----------------------------------------------------------------------------
-# Static, and with every build path remapped, so the binary does not depend on where the clone
-# or the target directory is.
-log "building capsule-agent (static, musl)"
+# With TPM quotes (Debian's tpm2-tss, so linked against glibc: its TCTI loader dlopen()s the
+# device TCTI), and with every build path remapped, so the binary does not depend on where the
+# clone or the target directory is. Its shared libraries come from the locked packages.
+log "building capsule-agent (TPM quotes through tpm2-tss)"
 agent_target="$CARGO_TARGET_DIR/pxe-agent"
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
-RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols --remap-path-prefix=$repo=/capsule --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$agent_target=/target" \
-  cargo build --release --locked --quiet -p capsule-agent --target x86_64-unknown-linux-musl \
+RUSTFLAGS="-C strip=symbols --remap-path-prefix=$repo=/capsule --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$agent_target=/target" \
+  cargo build --release --locked --quiet -p capsule-agent --features tpm --target x86_64-unknown-linux-gnu \
   --manifest-path "$repo/offchain-workers/Cargo.toml" --target-dir "$agent_target"
-agent="$agent_target/x86_64-unknown-linux-musl/release/capsule-agent"
+agent="$agent_target/x86_64-unknown-linux-gnu/release/capsule-agent"
 
 # --- the initramfs ------------------------------------------------------------------------
 root="$work/root"
@@ -137,6 +148,39 @@ for applet in $("$root/bin/busybox" --list); do
   [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 install -m 0755 "$agent" "$root/bin/capsule-agent"
+# The agent's libraries: what it and they need (ELF NEEDED), plus the device TCTI, taken from
+# the locked library packages into /lib/x86_64-linux-gnu (the dynamic loader's own directory).
+libdir=lib/x86_64-linux-gnu
+mkdir -p "$root/$libdir" "$root/lib64"
+find_lib() {
+  local role found
+  for role in "${libraries[@]}"; do
+    found=$(find "$work/deb/$role" -name "$1" \( -type f -o -type l \) | head -n1)
+    [ -n "$found" ] || continue
+    # Follows links inside the package's tree (an absolute target is the package's, not ours).
+    while [ -L "$found" ]; do
+      target=$(readlink "$found")
+      case $target in
+        /*) found=$work/deb/$role$target ;;
+        *) found=$(dirname "$found")/$target ;;
+      esac
+    done
+    echo "$found"; return
+  done
+  log "no locked package has $1 (add its package to the library roles)"; return 1
+}
+needed() { objdump -p "$1" | awk '$1 == "NEEDED" { print $2 }'; }
+queue=($(needed "$agent") libtss2-tcti-device.so.0 ld-linux-x86-64.so.2)
+declare -A copied=()
+while [ ${#queue[@]} -gt 0 ]; do
+  soname=${queue[0]} queue=("${queue[@]:1}")
+  [ -z "${copied[$soname]:-}" ] || continue
+  file=$(find_lib "$soname")
+  install -m 0755 "$file" "$root/$libdir/$soname"
+  copied[$soname]=1
+  queue+=($(needed "$file"))
+done
+ln -s "../$libdir/ld-linux-x86-64.so.2" "$root/lib64/ld-linux-x86-64.so.2"
 install -m 0755 "$here/rootfs/init" "$root/init"
 install -m 0755 "$here/rootfs/udhcpc.script" "$root/etc/udhcpc.script"
 # Modules in load order (insmod, no depmod inside the image).

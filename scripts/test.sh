@@ -22,5 +22,5 @@ if [ -f offchain-workers/Cargo.toml ]; then
   cargo test --release --locked --manifest-path offchain-workers/Cargo.toml -p capsule-agent \
     --features tpm --test tpm_report "$@"
   cargo test --release --locked --manifest-path offchain-workers/Cargo.toml -p capsule-gateway \
-    --features tpm --test tpm_attestation "$@"
+    --features tpm --test tpm_attestation --test pxe_uefi_tpm "$@"
 fi

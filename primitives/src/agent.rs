@@ -17,6 +17,8 @@ pub const MAX_EK_CERTIFICATE: u32 = 4096;
 pub const MAX_CREDENTIAL_PART: u32 = 512;
 /// Largest marshalled `TPMT_PUBLIC` of an attestation key.
 pub const MAX_TPM_PUBLIC: u32 = 512;
+/// Largest firmware event log an agent sends (OVMF's is ~4 KiB, a server's some tens of KiB).
+pub const MAX_EVENT_LOG: u32 = 256 << 10;
 
 /// The boot server's HTTP port on the HPC link. The image is the same for every gateway, so the
 /// port is fixed; the address is the DHCP server's.
@@ -58,6 +60,9 @@ pub enum GatewayMessage {
         id_object: BoundedVec<u8, ConstU32<MAX_CREDENTIAL_PART>>,
         encrypted_secret: BoundedVec<u8, ConstU32<MAX_CREDENTIAL_PART>>,
     },
+    /// Send the firmware's TPM event log (what it measured into each PCR, as the kernel
+    /// exposes it).
+    EventLogRequest,
 }
 
 /// From the agent. (Its report variant is the large one; each message is built, sent and
@@ -84,6 +89,8 @@ pub enum AgentMessage {
     NoTpm,
     /// The recovered credential.
     CredentialActivated([u8; 32]),
+    /// The firmware's TPM event log (TCG crypto-agile format), as the kernel read it.
+    EventLog(BoundedVec<u8, ConstU32<MAX_EVENT_LOG>>),
 }
 
 impl GatewayMessage {
@@ -108,6 +115,14 @@ mod tests {
         assert_eq!(bytes[0], 0, "variant");
         assert_eq!(&bytes[1..33], &[3; 32]);
         assert_eq!(bytes[33..], 16u32.to_le_bytes(), "capped");
+        assert_eq!(GatewayMessage::EventLogRequest.encode(), [3]);
+        let log = AgentMessage::EventLog(BoundedVec::truncate_from(vec![7; 3]));
+        assert_eq!(log.encode(), [6, 3 << 2, 7, 7, 7]);
+        let too_long = [&[6u8][..], &codec::Compact(MAX_EVENT_LOG + 1).encode()].concat();
+        assert!(
+            AgentMessage::decode(&mut &too_long[..]).is_err(),
+            "a log above the limit is refused before it is read"
+        );
     }
 
     #[test]

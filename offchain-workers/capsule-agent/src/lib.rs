@@ -96,6 +96,7 @@ pub struct Agent {
     keys: SessionKeys,
     #[cfg(feature = "tpm")]
     tpm: Option<TpmQuoter>,
+    event_log: Option<std::path::PathBuf>,
     fault: Option<Fault>,
 }
 
@@ -114,8 +115,16 @@ impl Agent {
             keys,
             #[cfg(feature = "tpm")]
             tpm: None,
+            event_log: None,
             fault: None,
         })
+    }
+
+    /// Sends the firmware's TPM event log from `path` when the gateway asks
+    /// (`/sys/kernel/security/tpm0/binary_bios_measurements` on Linux).
+    pub fn with_event_log(mut self, path: std::path::PathBuf) -> Self {
+        self.event_log = Some(path);
+        self
     }
 
     /// Quotes with `quoter` in every report.
@@ -199,6 +208,20 @@ impl Agent {
         AgentMessage::NoTpm
     }
 
+    /// The firmware's event log, or why there is none.
+    fn event_log(&self) -> AgentMessage {
+        let Some(path) = &self.event_log else {
+            return cannot("this HPC keeps no firmware event log");
+        };
+        match std::fs::read(path) {
+            Ok(bytes) => match BoundedVec::try_from(bytes) {
+                Ok(log) => AgentMessage::EventLog(log),
+                Err(_) => cannot("the firmware event log is larger than a message carries"),
+            },
+            Err(error) => cannot(&format!("reading {}: {error}", path.display())),
+        }
+    }
+
     /// Recovers a credential for this boot's attestation key.
     fn activate(&self, id_object: Vec<u8>, encrypted_secret: Vec<u8>) -> AgentMessage {
         #[cfg(feature = "tpm")]
@@ -238,6 +261,10 @@ impl Agent {
                 } => (nonce, disk_samples),
                 GatewayMessage::TpmIdentityRequest => {
                     channel.send(&self.tpm_identity().encode()).await?;
+                    continue;
+                }
+                GatewayMessage::EventLogRequest => {
+                    channel.send(&self.event_log().encode()).await?;
                     continue;
                 }
                 GatewayMessage::ActivateCredential {

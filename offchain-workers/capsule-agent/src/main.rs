@@ -41,9 +41,19 @@ struct Args {
     #[arg(long)]
     tpm: Option<String>,
     /// The PCRs quoted (SHA-256 bank), comma-separated.
+    /// The default: firmware and its configuration (0-3), the boot applications UEFI loaded
+    /// (4: iPXE, the image), Secure Boot (7), the initramfs (9, by the kernel's EFI stub), the
+    /// kernel command line (12, by systemd's stub) and PCR 16.
     #[cfg(feature = "tpm")]
-    #[arg(long, default_value = "0,1,2,3,4,7,9,16", value_delimiter = ',')]
+    #[arg(long, default_value = "0,1,2,3,4,7,9,12,16", value_delimiter = ',')]
     pcrs: Vec<u8>,
+    /// The firmware's TPM event log, sent when the gateway asks (with --tpm).
+    #[cfg(feature = "tpm")]
+    #[arg(
+        long,
+        default_value = "/sys/kernel/security/tpm0/binary_bios_measurements"
+    )]
+    event_log: PathBuf,
     /// Test-only misbehaviour: replay-first-report or wrong-signing-key.
     #[cfg(feature = "fault-injection")]
     #[arg(long)]
@@ -120,11 +130,13 @@ async fn main() -> anyhow::Result<()> {
             let key = tpm
                 .create_attestation_key()
                 .context("making the boot's attestation key")?;
-            agent.with_tpm(capsule_agent::TpmQuoter {
-                tpm,
-                key,
-                pcrs: args.pcrs.clone(),
-            })
+            agent
+                .with_tpm(capsule_agent::TpmQuoter {
+                    tpm,
+                    key,
+                    pcrs: args.pcrs.clone(),
+                })
+                .with_event_log(args.event_log.clone())
         }
     };
     #[cfg(feature = "fault-injection")]

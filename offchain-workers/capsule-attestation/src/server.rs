@@ -18,7 +18,7 @@ use capsule_primitives::{
     report::Nonce,
     AttestationEvidence, AttestationFailure, SignedReport,
 };
-use capsule_root_of_trust::{tpm_quote::ClockInfo, RootOfTrust};
+use capsule_root_of_trust::{event_log::MeasuredBoot, tpm_quote::ClockInfo, RootOfTrust};
 use codec::{DecodeAll, Encode};
 use rand_core::{OsRng, RngCore};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -255,6 +255,24 @@ pub async fn tpm_identity<S: AsyncRead + AsyncWrite + Unpin>(
             pcrs: trust.pcrs.clone(),
         }),
         _ => Err(unknown(&"the credential was not recovered")),
+    }
+}
+
+/// Measured boot: the HPC's firmware event log must replay to `pcrs` (the quoted values this
+/// boot is held to) wherever it measures, and show an image of `approved` (Authenticode
+/// SHA-256s) loaded into PCR 4. A log that does not is refused like a failed quote.
+pub async fn measured_boot<S: AsyncRead + AsyncWrite + Unpin>(
+    channel: &mut Channel<S>,
+    config: &ServerConfig,
+    pcrs: &[(u8, [u8; 32])],
+    approved: &[[u8; 32]],
+) -> Result<MeasuredBoot, Violation> {
+    match ask(channel, config, &GatewayMessage::EventLogRequest).await? {
+        AgentMessage::EventLog(log) => MeasuredBoot::check(&log, pcrs, approved).map_err(|why| {
+            warn!(%why, "the firmware event log is refused");
+            Violation::Report(AttestationFailure::TpmQuote)
+        }),
+        _ => Err(Violation::Undecodable),
     }
 }
 

@@ -131,6 +131,7 @@ pub struct ServedFiles {
 pub struct StagedImage {
     dir: PathBuf,
     golden: MeasurementDigest,
+    authenticode: [u8; 32],
     digests: BTreeMap<&'static str, [u8; 32]>,
     cmdline: String,
 }
@@ -161,6 +162,11 @@ impl StagedImage {
             })
         };
         let (kernel, initrd, cmdline) = (part(".linux")?, part(".initrd")?, part(".cmdline")?);
+        let authenticode =
+            capsule_measure::authenticode_sha256(&image).ok_or_else(|| ImageError::NotUnified {
+                path: uki.to_owned(),
+                section: "PE header",
+            })?;
         let cmdline = std::str::from_utf8(cmdline)
             .ok()
             .map(|c| c.trim_end_matches(['\0', '\n']).to_owned())
@@ -194,9 +200,16 @@ impl StagedImage {
         Ok(Self {
             dir: dir.to_owned(),
             golden,
+            authenticode,
             digests,
             cmdline,
         })
+    }
+
+    /// The image's Authenticode SHA-256: what UEFI firmware measures into PCR 4 when it loads
+    /// it (its golden measurement is the SHA-256 of the whole file).
+    pub fn authenticode(&self) -> [u8; 32] {
+        self.authenticode
     }
 
     /// The staged directory (dnsmasq's TFTP root).

@@ -100,6 +100,11 @@ pub struct BootServer {
 }
 
 impl BootServer {
+    /// The staged image.
+    pub fn image(&self) -> &StagedImage {
+        &self.image
+    }
+
     /// Serves nothing until [`Self::new_boot`].
     pub fn new(image: StagedImage, config: BootServerConfig) -> Self {
         Self {
@@ -270,6 +275,12 @@ impl BootServer {
 /// The iPXE script: UEFI clients chain the unified kernel image (the firmware measures it);
 /// BIOS clients boot its kernel and initramfs with its command line. Paths are relative to the
 /// script's own URL.
+///
+/// iPXE hands a chained EFI image its name as its load options, and with Secure Boot off
+/// systemd's stub lets load options replace the image's own command line: the kernel would
+/// boot with `boot.efi` as its whole command line. So UEFI clients get the image's command
+/// line as arguments too (the kernel sees `boot.efi` first, which it passes on to /init);
+/// the stub measures what it used into PCR 12.
 pub fn ipxe_script(cmdline: &str) -> String {
     format!(
         "#!ipxe\n\
@@ -278,7 +289,7 @@ pub fn ipxe_script(cmdline: &str) -> String {
          initrd {initrd}\n\
          boot\n\
          :uefi\n\
-         chain {uki}\n",
+         chain {uki} {cmdline}\n",
         kernel = image::KERNEL,
         initrd = image::INITRD,
         uki = BOOT_IMAGE_PATH.trim_start_matches('/'),

@@ -45,7 +45,9 @@ fn the_staged_copy_serves_the_images_own_parts_and_refuses_a_changed_byte() {
         );
     }
     assert_eq!(files.cmdline, cmdline);
-    assert!(ipxe_script(&files.cmdline).contains(&format!("kernel vmlinuz {}\n", files.cmdline)));
+    let script = ipxe_script(&files.cmdline);
+    assert!(script.contains(&format!("kernel vmlinuz {}\n", files.cmdline)));
+    assert!(script.contains(&format!("chain boot.efi {}\n", files.cmdline)));
     // Read-only.
     let mode =
         |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
@@ -125,4 +127,39 @@ fn dnsmasq_serves_only_the_link_with_no_router_no_dns_and_a_long_lease() {
             "{expected} missing from {args:?}"
         );
     }
+}
+
+#[test]
+fn the_authenticode_digest_leaves_out_the_checksum_and_covers_every_section() {
+    let (out, golden, _) = built_image();
+    let image = std::fs::read(out.join(UKI)).expect("the image");
+    let digest = capsule_measure::authenticode_sha256(&image).expect("a PE image");
+    assert_ne!(digest, golden.0, "not the file's SHA-256");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let staged = StagedImage::stage(
+        &out.join(UKI),
+        golden,
+        "/usr/lib/ipxe".as_ref(),
+        &dir.path().join("serve"),
+    )
+    .expect("stages");
+    assert_eq!(staged.authenticode(), digest);
+    // The PE checksum (the optional header's bytes 64..68) is not hashed.
+    let pe = u32::from_le_bytes(image[0x3c..0x40].try_into().expect("4 bytes")) as usize;
+    let mut other_checksum = image.clone();
+    other_checksum[pe + 24 + 64] ^= 0xff;
+    assert_eq!(
+        capsule_measure::authenticode_sha256(&other_checksum),
+        Some(digest)
+    );
+    // Every section is: one byte of the initramfs changes the digest.
+    let initrd = capsule_measure::uki_section(&image, ".initrd").expect("initramfs");
+    let at = initrd.as_ptr() as usize - image.as_ptr() as usize + initrd.len() / 2;
+    let mut other_initrd = image.clone();
+    other_initrd[at] ^= 1;
+    assert_ne!(
+        capsule_measure::authenticode_sha256(&other_initrd),
+        Some(digest)
+    );
+    assert_eq!(capsule_measure::authenticode_sha256(b"MZ, but no PE"), None);
 }

@@ -102,8 +102,11 @@ struct AttestArgs {
     #[arg(long = "tpm-intermediate")]
     tpm_intermediates: Vec<PathBuf>,
     /// The PCRs (SHA-256 bank) a TPM HPC's quotes must cover, comma-separated, increasing.
+    /// The default: firmware and its configuration (0-3), the boot applications UEFI loaded
+    /// (4: iPXE, the image), Secure Boot (7), the initramfs (9, by the kernel's EFI stub), the
+    /// kernel command line (12, by systemd's stub) and PCR 16.
     #[cfg(feature = "tpm")]
-    #[arg(long, default_value = "0,1,2,3,4,7,9,16", value_delimiter = ',')]
+    #[arg(long, default_value = "0,1,2,3,4,7,9,12,16", value_delimiter = ',')]
     tpm_pcrs: Vec<u8>,
 }
 
@@ -225,6 +228,9 @@ struct Shared {
     tpm_trust: Option<server::TpmTrust>,
     noise_private: [u8; 32],
     boot_images: BTreeSet<MeasurementDigest>,
+    /// The Authenticode SHA-256 of the image this gateway's boot server serves: what UEFI
+    /// firmware measures into PCR 4 when it loads it.
+    measured_image: Option<[u8; 32]>,
     root: SoftwareRootOfTrust,
     power: power::PowerRequests,
     events: Events,
@@ -325,6 +331,9 @@ async fn main() -> anyhow::Result<()> {
         ),
         None => None,
     };
+    let measured_image = boot_server
+        .as_ref()
+        .map(|server| server.image().authenticode());
     let power = power::controller(power_backend, boot_server.clone(), events.clone());
     if boot_server.is_some() {
         // Powered on into a fresh boot: whatever ran before is not this boot.
@@ -336,6 +345,7 @@ async fn main() -> anyhow::Result<()> {
         power,
         noise_private,
         boot_images,
+        measured_image,
         events,
         state: Mutex::new(State {
             pinned: None,
@@ -615,6 +625,13 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
                     "event": "enrolled",
                     "fingerprint_root": hex::encode(expectations.fingerprint_root().0),
                     "tpm": expectations.tpm.is_some(),
+                    // The quoted values every later boot must match (PCR index → SHA-256).
+                    "pcrs": expectations.tpm.as_ref().map(|tpm| {
+                        tpm.pcrs
+                            .iter()
+                            .map(|(index, value)| (index.to_string(), hex::encode(value).into()))
+                            .collect::<serde_json::Map<_, _>>()
+                    }),
                 }));
                 let expectations = Arc::new(expectations);
                 if let Ok(mut state) = shared.state.lock() {
@@ -628,6 +645,20 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
             }
         },
     };
+    // Measured boot, where this gateway served the image to a TPM HPC: the firmware loaded it.
+    if let (Some(tpm), Some(image)) = (&expectations.tpm, shared.measured_image) {
+        match server::measured_boot(&mut channel, &shared.config, &tpm.pcrs, &[image]).await {
+            Ok(boot) => shared.events.write(serde_json::json!({
+                "event": "measured_boot",
+                "image": hex::encode(boot.image),
+                "applications": boot.applications.iter().map(hex::encode).collect::<Vec<_>>(),
+            })),
+            Err(violation) => {
+                violated(violation);
+                return Ok(());
+            }
+        }
+    }
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
     let writer = {
         let events = shared.events.clone();

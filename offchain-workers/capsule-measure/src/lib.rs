@@ -208,6 +208,17 @@ pub fn uki_section<'a>(image: &'a [u8], name: &str) -> Option<&'a [u8]> {
     data.get(..size.min(data.len()))
 }
 
+/// The SHA-256 Authenticode digest of PE image `image`: what UEFI firmware measures into
+/// PCR 4 when it loads the image (the TPM event log's `EV_EFI_BOOT_SERVICES_APPLICATION`), the
+/// file's hash without its checksum, certificate table entry and certificates. `None` if
+/// `image` is not a 64-bit PE file.
+pub fn authenticode_sha256(image: &[u8]) -> Option<[u8; 32]> {
+    let pe = object::read::pe::PeFile64::parse(image).ok()?;
+    let mut hasher = Sha256::new();
+    authenticode::authenticode_digest(&pe, &mut hasher).ok()?;
+    Some(hasher.finalize().into())
+}
+
 fn sha256_file(path: &Path) -> Result<MeasurementDigest, MeasureError> {
     let mut file = File::open(path).map_err(|source| MeasureError::Read {
         path: path.to_owned(),

@@ -27,6 +27,7 @@
 use capsule_primitives::{DevicePublicKey, DeviceSignature, HardwareLevel};
 
 pub mod credential;
+pub mod event_log;
 pub mod sealed_keys;
 pub mod software;
 #[cfg(feature = "tpm")]

@@ -13,6 +13,31 @@ use crate::RootOfTrustError;
 /// Where swtpm's local CA keeps its certificates.
 pub const LOCAL_CA: &str = "/var/lib/swtpm-localca";
 
+fn failed(what: &str, e: &dyn std::fmt::Display) -> RootOfTrustError {
+    RootOfTrustError::Module(format!(
+        "swtpm: {what}: {e}; install swtpm and swtpm-tools (scripts/setup.sh)"
+    ))
+}
+
+/// A new TPM's state in a temporary directory: its EK and EK certificate made by
+/// `swtpm_setup`.
+fn manufacture() -> Result<tempfile::TempDir, RootOfTrustError> {
+    let state = tempfile::tempdir().map_err(|e| failed("temporary state", &e))?;
+    let setup = Command::new("swtpm_setup")
+        .args(["--tpm2", "--create-ek-cert", "--overwrite", "--tpmstate"])
+        .arg(state.path())
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| failed("running swtpm_setup", &e))?;
+    if !setup.status.success() {
+        return Err(failed(
+            "swtpm_setup",
+            &String::from_utf8_lossy(&setup.stderr),
+        ));
+    }
+    Ok(state)
+}
+
 /// A running emulator; killed on drop.
 pub struct Swtpm {
     child: Child,
@@ -30,24 +55,7 @@ impl Swtpm {
     /// [`Swtpm::start`] inside network namespace `netns` (by `ip netns` name): its loopback is
     /// then that namespace's.
     pub fn start_in(netns: Option<&str>) -> Result<Self, RootOfTrustError> {
-        let failed = |what: &str, e: &dyn std::fmt::Display| {
-            RootOfTrustError::Module(format!(
-                "swtpm: {what}: {e}; install swtpm and swtpm-tools (scripts/setup.sh)"
-            ))
-        };
-        let state = tempfile::tempdir().map_err(|e| failed("temporary state", &e))?;
-        let setup = Command::new("swtpm_setup")
-            .args(["--tpm2", "--create-ek-cert", "--overwrite", "--tpmstate"])
-            .arg(state.path())
-            .stdout(Stdio::null())
-            .output()
-            .map_err(|e| failed("running swtpm_setup", &e))?;
-        if !setup.status.success() {
-            return Err(failed(
-                "swtpm_setup",
-                &String::from_utf8_lossy(&setup.stderr),
-            ));
-        }
+        let state = manufacture()?;
         let port = free_port_pair().ok_or_else(|| failed("ports", &"none free"))?;
         let mut command = match netns {
             Some(ns) => {
@@ -120,6 +128,70 @@ impl Swtpm {
 }
 
 impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A manufactured emulator behind a QEMU machine's TPM device, on a Unix socket; it ends when
+/// the machine does (QEMU's reset keeps it, as a machine's reset keeps its TPM). Killed on drop.
+pub struct VmTpm {
+    child: Child,
+    socket: PathBuf,
+    state: tempfile::TempDir,
+}
+
+impl VmTpm {
+    /// Manufactures a TPM and serves it on a socket in its state directory.
+    pub fn start() -> Result<Self, RootOfTrustError> {
+        let state = manufacture()?;
+        let socket = state.path().join("swtpm-sock");
+        let child = Command::new("swtpm")
+            .args(["socket", "--tpm2", "--tpmstate"])
+            .arg(format!("dir={}", state.path().display()))
+            .arg("--ctrl")
+            .arg(format!("type=unixio,path={}", socket.display()))
+            .arg("--log")
+            .arg(format!(
+                "file={},level=1",
+                state.path().join("swtpm.log").display()
+            ))
+            .spawn()
+            .map_err(|e| failed("starting swtpm", &e))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !socket.exists() {
+            if std::time::Instant::now() > deadline {
+                return Err(failed("serving", &"its socket did not appear within 5 s"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Self {
+            child,
+            socket,
+            state,
+        })
+    }
+
+    /// QEMU's arguments for a TIS device on this TPM.
+    pub fn qemu_args(&self) -> Vec<String> {
+        vec![
+            "-chardev".into(),
+            format!("socket,id=chrtpm,path={}", self.socket.display()),
+            "-tpmdev".into(),
+            "emulator,id=tpm0,chardev=chrtpm".into(),
+            "-device".into(),
+            "tpm-tis,tpmdev=tpm0".into(),
+        ]
+    }
+
+    /// The emulator's state directory (its log, `swtpm.log`, is there).
+    pub fn state_dir(&self) -> &std::path::Path {
+        self.state.path()
+    }
+}
+
+impl Drop for VmTpm {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -157,28 +157,31 @@ impl Tpm {
         qualifying_data: &[u8; 32],
         pcrs: &[u8],
     ) -> Result<TpmQuote, RootOfTrustError> {
-        // One PCR_Read returns at most 8 values.
-        if pcrs.is_empty() || pcrs.len() > 8 || pcrs.iter().any(|&i| i >= 24) {
+        if pcrs.is_empty() || pcrs.iter().any(|&i| i >= 24) {
             return Err(RootOfTrustError::Module(
-                "TPM: quote 1 to 8 PCRs, each below 24".into(),
+                "TPM: quote at least one PCR, each below 24".into(),
             ));
         }
         let slots = pcrs
             .iter()
             .map(|&i| PcrSlot::try_from(1u32 << i).map_err(tpm("naming the PCR selection")))
             .collect::<Result<Vec<_>, _>>()?;
-        let selection = || {
+        let selection_of = |slots: &[PcrSlot]| {
             PcrSelectionListBuilder::new()
-                .with_selection(HashingAlgorithm::Sha256, &slots)
+                .with_selection(HashingAlgorithm::Sha256, slots)
                 .build()
         };
+        let selection = || selection_of(&slots);
         self.with(|ctx| {
             for _ in 0..5 {
-                let (_, _, digests) = ctx
-                    .execute_without_session(|ctx| ctx.pcr_read(selection()?))
-                    .map_err(|e| RootOfTrustError::Module(format!("TPM: reading PCRs: {e}")))?;
-                let values: Vec<[u8; 32]> =
-                    digests.value().iter().map(|d| pad32(d.value())).collect();
+                // One PCR_Read returns at most 8 values.
+                let mut values: Vec<[u8; 32]> = Vec::with_capacity(slots.len());
+                for chunk in slots.chunks(8) {
+                    let (_, _, digests) = ctx
+                        .execute_without_session(|ctx| ctx.pcr_read(selection_of(chunk)?))
+                        .map_err(|e| RootOfTrustError::Module(format!("TPM: reading PCRs: {e}")))?;
+                    values.extend(digests.value().iter().map(|d| pad32(d.value())));
+                }
                 let (attest, signature) = ctx
                     .execute_with_nullauth_session(|ctx| {
                         ctx.quote(

@@ -118,8 +118,21 @@ fn the_ek_chains_to_the_pinned_ca_and_quotes_bind_the_nonce_and_the_pcrs() {
     );
     let now: Vec<(u8, [u8; 32])> = changed.pcrs.iter().copied().collect();
     assert_ne!(now[5], golden[5], "PCR 16 moved");
-    verify_quote(&changed, &verifying, &nonce, &now, Some(&clock))
+    let clock = verify_quote(&changed, &verifying, &nonce, &now, Some(&clock))
         .expect("passes against the new values, its clock after the first");
+
+    // More PCRs than one PCR_Read returns (8): read in parts, quoted at once.
+    let all: Vec<u8> = (0..24).collect();
+    let nonce = [0x31; 32];
+    let wide = tpm.quote(&key, &nonce, &all).expect("quotes 24 PCRs");
+    let values: Vec<(u8, [u8; 32])> = wide.pcrs.iter().copied().collect();
+    assert_eq!(values.len(), 24);
+    assert_eq!(values[16], now[5], "PCR 16 is read from the right part");
+    verify_quote(&wide, &verifying, &nonce, &values, Some(&clock)).expect("passes");
+    assert!(
+        tpm.quote(&key, &nonce, &[24]).is_err(),
+        "there is no PCR 24"
+    );
 }
 
 #[test]
