@@ -107,7 +107,9 @@ impl TaskOffer {
     pub fn data_bytes(&self) -> u64 {
         self.inputs
             .iter()
-            .fold(self.image_archive_bytes, |sum, input| sum.saturating_add(input.bytes))
+            .fold(self.image_archive_bytes, |sum, input| {
+                sum.saturating_add(input.bytes)
+            })
     }
 
     /// Why the agent must refuse the offer before any data comes, if it must.

@@ -10,6 +10,7 @@
 //! A report it cannot make (a source it needs failed) is answered with
 //! [`AgentMessage::CannotReport`] and the reason, never a panic or silence.
 pub mod boot;
+pub mod task;
 
 use capsule_channel::{Channel, ChannelError};
 use capsule_measure::{DiskTree, MeasureError, Sources};
@@ -97,6 +98,7 @@ pub struct Agent {
     #[cfg(feature = "tpm")]
     tpm: Option<TpmQuoter>,
     event_log: Option<std::path::PathBuf>,
+    tasks: Option<task::Tasks>,
     fault: Option<Fault>,
 }
 
@@ -116,8 +118,19 @@ impl Agent {
             #[cfg(feature = "tpm")]
             tpm: None,
             event_log: None,
+            tasks: None,
             fault: None,
         })
+    }
+
+    /// Runs the tasks the gateway sends (one at a time), with this boot's keys.
+    pub fn with_tasks(mut self, config: task::TaskConfig) -> Self {
+        self.tasks = Some(task::Tasks::new(
+            self.keys.noise_private,
+            self.keys.signing.clone(),
+            config,
+        ));
+        self
     }
 
     /// Sends the firmware's TPM event log from `path` when the gateway asks
@@ -208,6 +221,22 @@ impl Agent {
         AgentMessage::NoTpm
     }
 
+    /// The answer to a task message.
+    fn task_message(&self, message: GatewayMessage) -> AgentMessage {
+        let Some(tasks) = &self.tasks else {
+            return AgentMessage::TaskRefused(BoundedVec::truncate_from(
+                b"this agent runs no tasks".to_vec(),
+            ));
+        };
+        match message {
+            GatewayMessage::TaskOffer(offer) => tasks.offer(offer),
+            GatewayMessage::TaskData(piece) => tasks.data(&piece),
+            GatewayMessage::TaskPoll => tasks.poll(),
+            GatewayMessage::TaskOutputRequest { index, offset } => tasks.output(index, offset),
+            _ => tasks.done(),
+        }
+    }
+
     /// The firmware's event log, or why there is none.
     fn event_log(&self) -> AgentMessage {
         let Some(path) = &self.event_log else {
@@ -265,6 +294,14 @@ impl Agent {
                 }
                 GatewayMessage::EventLogRequest => {
                     channel.send(&self.event_log().encode()).await?;
+                    continue;
+                }
+                task @ (GatewayMessage::TaskOffer(_)
+                | GatewayMessage::TaskData(_)
+                | GatewayMessage::TaskPoll
+                | GatewayMessage::TaskOutputRequest { .. }
+                | GatewayMessage::TaskDone) => {
+                    channel.send(&self.task_message(task).encode()).await?;
                     continue;
                 }
                 GatewayMessage::ActivateCredential {

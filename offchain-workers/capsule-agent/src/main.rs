@@ -54,6 +54,10 @@ struct Args {
         default_value = "/sys/kernel/security/tpm0/binary_bios_measurements"
     )]
     event_log: PathBuf,
+    /// The `pause` binary that holds a networked task's namespace (the image carries it);
+    /// without it, tasks whose policy allows destinations are refused.
+    #[arg(long)]
+    holder_binary: Option<PathBuf>,
     /// Test-only misbehaviour: replay-first-report or wrong-signing-key.
     #[cfg(feature = "fault-injection")]
     #[arg(long)]
@@ -120,7 +124,13 @@ async fn main() -> anyhow::Result<()> {
         hex::encode(public.x25519),
         hex::encode(public.ed25519)
     );
+    let holder_binary = args
+        .holder_binary
+        .as_ref()
+        .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
+        .transpose()?;
     let (noise_private, agent) = (keys.noise_private, Agent::new(sources, salt, keys)?);
+    let agent = agent.with_tasks(capsule_agent::task::TaskConfig { holder_binary });
     #[cfg(feature = "tpm")]
     let agent = match &args.tpm {
         None => agent,

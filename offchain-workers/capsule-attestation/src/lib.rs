@@ -31,6 +31,7 @@ use capsule_root_of_trust::{
 
 pub mod power;
 pub mod server;
+pub mod task;
 
 /// What a TPM-equipped HPC must quote.
 #[derive(Clone, Debug, PartialEq, Eq, codec::Encode, codec::Decode)]

@@ -27,6 +27,7 @@ use tracing::{info, warn};
 use crate::{
     changed_sources, check_report, countersign,
     power::{PowerAction, PowerControl},
+    task::{TaskJob, TaskRelay, POLL_INTERVAL},
     Challenge, Expectations,
 };
 
@@ -70,6 +71,8 @@ pub enum Violation {
     /// The gateway itself failed (its root of trust would not countersign): not the HPC's
     /// doing, so no power-cycle.
     Gateway(String),
+    /// The agent's result of a task did not check (signature, evidence, outputs).
+    Task(String),
 }
 
 /// The evidence of a violation, for an audit round.
@@ -135,7 +138,7 @@ fn fresh_nonce() -> Nonce {
 }
 
 /// Sends `message` and waits for the agent's answer.
-async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
     channel: &mut Channel<S>,
     config: &ServerConfig,
     message: &GatewayMessage,
@@ -349,6 +352,9 @@ pub struct Server<'a> {
     pub root: &'a dyn RootOfTrust,
     pub power: &'a dyn PowerControl,
     pub task: &'a dyn TaskControl,
+    /// Tasks to relay to the agent (one at a time, between challenges), if this gateway runs
+    /// any.
+    pub tasks: Option<&'a tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<TaskJob>>>,
     pub config: ServerConfig,
     /// Whether this session is still the boot's (a violation elsewhere, which power-cycled
     /// the HPC, ends it: its own failures then are not another power-cycle).
@@ -364,14 +370,53 @@ impl Server<'_> {
     ) -> ViolationRecord {
         let mut pinned: Option<HpcSessionKeys> = None;
         let mut clock: Option<ClockInfo> = None;
+        let mut inbox = match self.tasks {
+            Some(tasks) => Some(tasks.lock().await),
+            None => None,
+        };
+        let mut relay: Option<TaskRelay> = None;
+        let mut next_challenge = Instant::now() + next_interval(self.config.mean_interval);
         loop {
-            tokio::time::sleep(next_interval(self.config.mean_interval)).await;
-            match self.challenge_once(channel, &mut pinned, &mut clock).await {
-                Ok((evidence, latency)) => {
-                    info!(?latency, "report accepted");
-                    let _ = events.send(Event::Accepted { evidence, latency });
+            // A new task once the session's first report passed (its session key is pinned).
+            if let (None, Some(inbox), Some(_)) = (&relay, inbox.as_mut(), &pinned) {
+                if let Ok(job) = inbox.try_recv() {
+                    relay = Some(TaskRelay::new(job));
                 }
-                Err((violation, report)) => return self.violated(violation, report),
+            }
+            let wake = match (&relay, &inbox) {
+                (Some(relay), _) => relay.due().min(next_challenge),
+                (None, Some(_)) => (Instant::now() + POLL_INTERVAL).min(next_challenge),
+                (None, None) => next_challenge,
+            };
+            tokio::time::sleep_until(wake.into()).await;
+            if Instant::now() >= next_challenge {
+                match self.challenge_once(channel, &mut pinned, &mut clock).await {
+                    Ok((evidence, latency)) => {
+                        info!(?latency, "report accepted");
+                        let _ = events.send(Event::Accepted { evidence, latency });
+                    }
+                    Err((violation, report)) => {
+                        if let Some(relay) = relay.take() {
+                            relay.abandon("the HPC failed attestation during the task");
+                        }
+                        return self.violated(violation, report);
+                    }
+                }
+                next_challenge = Instant::now() + next_interval(self.config.mean_interval);
+                continue;
+            }
+            let (Some(task), Some(keys)) = (relay.as_mut(), &pinned) else {
+                continue;
+            };
+            match task.step(channel, &self.config, &keys.ed25519).await {
+                Ok(false) => {}
+                Ok(true) => relay = None,
+                Err(violation) => {
+                    if let Some(relay) = relay.take() {
+                        relay.abandon("the HPC failed during the task");
+                    }
+                    return self.violated(violation, None);
+                }
             }
         }
     }

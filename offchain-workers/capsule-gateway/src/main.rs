@@ -8,6 +8,7 @@
 //! With `--boot-image`, the gateway also runs the HPC's boot server on the link (DHCP and TFTP
 //! through dnsmasq, HTTP for the image and the boot's one-time configuration), powers the HPC
 //! on into a fresh boot at start, and starts a new boot before every power-cycle.
+mod inbox;
 mod power;
 
 use std::{
@@ -23,6 +24,7 @@ use anyhow::Context;
 use capsule_attestation::{
     power::{IpmiPower, PowerAction, PowerControl, QmpPower, RecordingPower},
     server::{self, Event, NoTask, Server, ServerConfig, Violation, ViolationRecord},
+    task::TaskJob,
     Expectations,
 };
 use capsule_channel::{Channel, ChannelError, Schedule};
@@ -70,6 +72,10 @@ struct AttestArgs {
     /// An approved HPC boot image digest (64 hex digits); repeat for several.
     #[arg(long = "boot-image-digest", required = true)]
     boot_images: Vec<String>,
+    /// A directory of `NAME.task.json` files, each run once on the HPC over the agent channel
+    /// (results written beside them): the local task source until tasks come from the chain.
+    #[arg(long)]
+    task_inbox: Option<PathBuf>,
     /// The gateway's account (64 hex digits), inside each countersignature.
     #[arg(
         long,
@@ -228,6 +234,8 @@ struct Shared {
     tpm_trust: Option<server::TpmTrust>,
     noise_private: [u8; 32],
     boot_images: BTreeSet<MeasurementDigest>,
+    /// Tasks from the inbox, for the session that relays them.
+    tasks: Option<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<TaskJob>>>,
     /// The Authenticode SHA-256 of the image this gateway's boot server serves: what UEFI
     /// firmware measures into PCR 4 when it loads it.
     measured_image: Option<[u8; 32]>,
@@ -339,7 +347,13 @@ async fn main() -> anyhow::Result<()> {
         // Powered on into a fresh boot: whatever ran before is not this boot.
         power.act(PowerAction::Cycle)?;
     }
+    let tasks = args.task_inbox.clone().map(|inbox| {
+        let (jobs, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(inbox::watch(inbox, jobs, events.clone()));
+        tokio::sync::Mutex::new(receiver)
+    });
     let shared = Arc::new(Shared {
+        tasks,
         tpm_trust,
         root: SoftwareRootOfTrust::open_or_create(&args.root_of_trust)?,
         power,
@@ -677,6 +691,7 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
         root: &shared.root,
         power: &shared.power,
         task: &NoTask,
+        tasks: shared.tasks.as_ref(),
         config: shared.config.clone(),
         still_current: &current,
     };

@@ -146,6 +146,21 @@ pub fn put_payload(
     Ok((root.cid, total))
 }
 
+/// The root CID [`put_payload`] gives `payload`, computed without storing anything (what an
+/// executor puts in its result manifest for an output it seals).
+pub fn payload_cid(payload: &[u8]) -> CapsuleCid {
+    let mut builder = TreeBuilder::default();
+    // As put_payload cuts it: full blocks, then the rest; an empty payload is one empty leaf.
+    let mut blocks: Vec<&[u8]> = payload.chunks(BLOCK_SIZE).collect();
+    if blocks.is_empty() {
+        blocks.push(&[]);
+    }
+    for block in blocks {
+        builder.push_leaf_with_cid(CapsuleCid::raw(block), block.len());
+    }
+    builder.finish().0.cid
+}
+
 /// Writes the payload named `root` to `output`, verifying every block against its CID and the
 /// tree against the layout `put_payload` builds: leaves of exactly [`BLOCK_SIZE`] but the last,
 /// no empty leaf, at most `max_bytes` in all, and the same root when rebuilt from the leaves.
@@ -294,5 +309,23 @@ mod tests {
         assert!(!extends(new, old));
         let other = b"age-encryption.org/v1\n-> X25519 z\nb\n--- mac3\n";
         assert!(!extends(old, other));
+    }
+
+    #[test]
+    fn a_payloads_cid_is_the_one_storing_it_gives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = FsStore::open(dir.path()).expect("store");
+        for len in [
+            0,
+            1,
+            BLOCK_SIZE - 1,
+            BLOCK_SIZE,
+            BLOCK_SIZE + 1,
+            3 * BLOCK_SIZE,
+        ] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let (stored, _) = put_payload(&store, payload.as_slice(), &mut |_| {}).expect("puts");
+            assert_eq!(payload_cid(&payload), stored, "{len} bytes");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! A function that misbehaves on request, so the executor's tests can show each misbehaviour is
-//! contained. The behaviour is the first line of stdin; `forked <behaviour>` runs it in a child
-//! while the parent waits and exits 0. Results are printed, one line each, for the test to read.
+//! contained. The behaviour is the first line of stdin, or of the input file `behaviour` when
+//! stdin has none (a task sent over the agent channel has no stdin); `forked <behaviour>` runs
+//! it in a child while the parent waits and exits 0. Results are printed, one line each, for
+//! the test to read.
 //!
 //! Behaviours: `connect-tcp ADDR:PORT`, `send-udp ADDR:PORT` (a DNS query), `raw-socket`,
 //! `mount`, `mknod`, `clock-settime`, `ptrace`, `keyctl`, `memory-bomb`, `spin`, `double-fork`,
@@ -267,7 +269,10 @@ fn main() -> ExitCode {
         println!("cannot read the behaviour: {error}");
         return ExitCode::from(64);
     }
-    let code = run(line.trim());
+    if line.trim().is_empty() {
+        line = std::fs::read_to_string("/scratch/in/behaviour").unwrap_or_default();
+    }
+    let code = run(line.lines().next().unwrap_or_default().trim());
     let _ = io::stdout().flush();
     code
 }

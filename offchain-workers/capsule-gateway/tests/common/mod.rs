@@ -96,53 +96,46 @@ impl Drop for Process {
     }
 }
 
-/// The agent with its test-only faults, built into its own target directory: static (musl)
-/// without a TPM; with one (`tpm`), for the host, since tpm2-tss links dynamically.
+/// The agent with its test-only faults, built into its own target directory (for the host, as
+/// the image's agent is: glibc, since tpm2-tss links dynamically), with TPM quotes (`tpm`) or
+/// without.
 pub fn agent_binary(tpm: bool) -> &'static Path {
-    static STATIC: OnceLock<PathBuf> = OnceLock::new();
+    static PLAIN: OnceLock<PathBuf> = OnceLock::new();
     static WITH_TPM: OnceLock<PathBuf> = OnceLock::new();
-    let cell = if tpm { &WITH_TPM } else { &STATIC };
+    let cell = if tpm { &WITH_TPM } else { &PLAIN };
     cell.get_or_init(|| {
         let base = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
         let dir = base.join(if tpm { "agent-e2e-tpm" } else { "agent-e2e" });
         let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.args([
-            "build",
-            "--release",
-            "--locked",
-            "--quiet",
-            "-p",
-            "capsule-agent",
-        ]);
-        let mut rustflags = format!("--remap-path-prefix={}=capsule", workspace.display());
-        if tpm {
-            command.args(["--features", "fault-injection,tpm"]);
+        let features = if tpm {
+            "fault-injection,tpm"
         } else {
-            command.args([
-                "--features",
-                "fault-injection",
-                "--target",
-                "x86_64-unknown-linux-musl",
-            ]);
-            rustflags.push_str(" -C target-feature=+crt-static");
-        }
-        let status = command
+            "fault-injection"
+        };
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--quiet",
+                "-p",
+                "capsule-agent",
+            ])
+            .args(["--features", features])
             .arg("--manifest-path")
             .arg(workspace.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(&dir)
-            .env("RUSTFLAGS", rustflags)
+            .env(
+                "RUSTFLAGS",
+                format!("--remap-path-prefix={}=capsule", workspace.display()),
+            )
             .status()
             .expect("cargo");
         assert!(status.success(), "building the agent");
-        if tpm {
-            dir.join("release/capsule-agent")
-        } else {
-            dir.join("x86_64-unknown-linux-musl/release/capsule-agent")
-        }
+        dir.join("release/capsule-agent")
     })
 }
 
@@ -213,6 +206,29 @@ impl Setup {
         self.agent_full(port, fault, tpm, &self.path("boot.secret"))
     }
 
+    /// The agent with `extra` arguments.
+    pub fn agent_args(&self, port: u16, extra: &[&OsStr]) -> Process {
+        let mut command = self.agent_command(port, None, None, &self.path("boot.secret"));
+        Process(command.args(extra).spawn().expect("agent"))
+    }
+
+    /// The session keys the agent announced on stdout: X25519, Ed25519.
+    pub fn agent_keys(&self) -> ([u8; 32], [u8; 32]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(self.path("agent.out")).unwrap_or_default();
+            if let Some(line) = text.lines().next() {
+                let keys: Value = serde_json::from_str(line).expect("the agent's keys");
+                let key = |name: &str| {
+                    capsule_channel::key_from_hex(keys[name].as_str().expect("hex")).expect("key")
+                };
+                return (key("x25519"), key("ed25519"));
+            }
+            assert!(Instant::now() < deadline, "the agent announced no keys");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn agent_full(
         &self,
         port: u16,
@@ -220,9 +236,26 @@ impl Setup {
         tpm: Option<&str>,
         secret: &Path,
     ) -> Process {
-        let mut command = Command::new("ip");
+        Process(
+            self.agent_command(port, fault, tpm, secret)
+                .spawn()
+                .expect("agent"),
+        )
+    }
+
+    /// The agent's command; its stdout (the keys it announces) goes to `agent.out`.
+    fn agent_command(
+        &self,
+        port: u16,
+        fault: Option<&str>,
+        tpm: Option<&str>,
+        secret: &Path,
+    ) -> Command {
+        // nsenter, not `ip netns exec`: that also makes a mount namespace of its own, and the
+        // engine would not see the scratch directories the agent mounts for its tasks.
+        let mut command = Command::new("nsenter");
         command
-            .args(["netns", "exec", &self.link.hpc])
+            .arg(format!("--net=/run/netns/{}", self.link.hpc))
             .arg(agent_binary(tpm.is_some()))
             .args(["--gateway", &format!("{GATEWAY}:{port}")])
             .args(["--gateway-key", &self.gateway_public])
@@ -231,14 +264,14 @@ impl Setup {
             .args(["--salt", SALT])
             .arg("--sources")
             .arg(self.path("sources.json"))
-            .stdout(Stdio::null());
+            .stdout(std::fs::File::create(self.path("agent.out")).expect("agent.out"));
         if let Some(fault) = fault {
             command.args(["--fault", fault]);
         }
         if let Some(tcti) = tpm {
             command.args(["--tpm", tcti, "--pcrs", "0,1,2,3,7,16"]);
         }
-        Process(command.spawn().expect("agent"))
+        command
     }
 }
 
