@@ -59,11 +59,22 @@ resolve() {
     tss-mu) echo libtss2-mu0 ;;
     tss-tctildr) echo libtss2-tctildr0 ;;
     tss-device) echo libtss2-tcti-device0 ;;
+    # The container engine (started on the first task) and what the executor runs beside it;
+    # the other roles are packages of the same name: their shared libraries.
+    engine) echo docker.io ;;
+    *) echo "$1" ;;
   esac
 }
 candidate() { apt-cache policy "$1" | sed -n 's/^ *Candidate: //p'; }
-roles=(kernel busybox stub libc libgcc libssl tss-esys tss-sys tss-mu tss-tctildr tss-device)
-libraries=(libc libgcc libssl tss-esys tss-sys tss-mu tss-tctildr tss-device)
+# The engine's programs: package and path inside it.
+engine_programs=(engine:usr/sbin/dockerd containerd:usr/bin/containerd
+  containerd:usr/bin/containerd-shim-runc-v2 runc:usr/sbin/runc nftables:usr/sbin/nft
+  iproute2:bin/ip tini:usr/bin/tini-static)
+libraries=(libc libgcc libssl tss-esys tss-sys tss-mu tss-tctildr tss-device
+  libsystemd0 libdevmapper1.02.1 libseccomp2 libnftables1 libnftnl11 libmnl0 libjansson4 libgmp10
+  libxtables12 libedit2 libbsd0 libmd0 libtinfo6 liblzma5 libzstd1 liblz4-1 libcap2 libgcrypt20
+  libgpg-error0 libselinux1 libpcre2-8-0 libudev1 libelf1 libbpf1 zlib1g)
+roles=(kernel busybox stub engine containerd runc nftables iproute2 tini "${libraries[@]}")
 
 mkdir -p "$cache/debs"
 # apt needs its package lists (a fresh machine may have none yet).
@@ -139,15 +150,23 @@ RUSTFLAGS="-C strip=symbols --remap-path-prefix=$repo=/capsule --remap-path-pref
   cargo build --release --locked --quiet -p capsule-agent --features tpm --target x86_64-unknown-linux-gnu \
   --manifest-path "$repo/offchain-workers/Cargo.toml" --target-dir "$agent_target"
 agent="$agent_target/x86_64-unknown-linux-gnu/release/capsule-agent"
+# The holder of a networked task's namespace (static, like every function).
+log "building pause (static, musl)"
+RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols --remap-path-prefix=$repo=/capsule --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$agent_target=/target" \
+  cargo build --release --locked --quiet -p capsule-functions --bin pause --target x86_64-unknown-linux-musl \
+  --manifest-path "$repo/offchain-workers/Cargo.toml" --target-dir "$agent_target"
+pause="$agent_target/x86_64-unknown-linux-musl/release/pause"
 
 # --- the initramfs ------------------------------------------------------------------------
 root="$work/root"
-mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,etc,lib/modules/"$kver"}
+mkdir -p "$root"/{bin,dev,proc,sys,run,tmp,etc,var,lib/modules/"$kver"}
+ln -s ../run "$root/var/run"
 install -m 0755 "$work/deb/busybox/bin/busybox" "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list); do
   [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 install -m 0755 "$agent" "$root/bin/capsule-agent"
+install -m 0755 "$pause" "$root/bin/pause"
 # The agent's libraries: what it and they need (ELF NEEDED), plus the device TCTI, taken from
 # the locked library packages into /lib/x86_64-linux-gnu (the dynamic loader's own directory).
 libdir=lib/x86_64-linux-gnu
@@ -170,7 +189,17 @@ find_lib() {
   log "no locked package has $1 (add its package to the library roles)"; return 1
 }
 needed() { objdump -p "$1" | awk '$1 == "NEEDED" { print $2 }'; }
-queue=($(needed "$agent") libtss2-tcti-device.so.0 ld-linux-x86-64.so.2)
+# The engine's programs, in /bin (the agent starts the engine with rootfs/engine-up).
+engine_bins=()
+for program in "${engine_programs[@]}"; do
+  role=${program%%:*} path=${program#*:}
+  install -m 0755 "$work/deb/$role/$path" "$root/bin/$(basename "$path")"
+  engine_bins+=("$work/deb/$role/$path")
+done
+ln -s tini-static "$root/bin/docker-init"   # the init the executor runs its functions under
+install -m 0755 "$here/rootfs/engine-up" "$root/bin/engine-up"
+queue=(libtss2-tcti-device.so.0 ld-linux-x86-64.so.2)
+for binary in "$agent" "${engine_bins[@]}"; do queue+=($(needed "$binary")); done
 declare -A copied=()
 while [ ${#queue[@]} -gt 0 ]; do
   soname=${queue[0]} queue=("${queue[@]:1}")

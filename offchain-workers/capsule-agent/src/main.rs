@@ -58,6 +58,10 @@ struct Args {
     /// without it, tasks whose policy allows destinations are refused.
     #[arg(long)]
     holder_binary: Option<PathBuf>,
+    /// Starts the container engine when the first task finds none (the boot image's
+    /// `engine-up`).
+    #[arg(long)]
+    engine_start: Option<PathBuf>,
     /// Test-only misbehaviour: replay-first-report or wrong-signing-key.
     #[cfg(feature = "fault-injection")]
     #[arg(long)]
@@ -130,7 +134,10 @@ async fn main() -> anyhow::Result<()> {
         .map(|path| std::fs::read(path).with_context(|| format!("reading {}", path.display())))
         .transpose()?;
     let (noise_private, agent) = (keys.noise_private, Agent::new(sources, salt, keys)?);
-    let agent = agent.with_tasks(capsule_agent::task::TaskConfig { holder_binary });
+    let agent = agent.with_tasks(capsule_agent::task::TaskConfig {
+        holder_binary,
+        engine_start: args.engine_start.clone(),
+    });
     #[cfg(feature = "tpm")]
     let agent = match &args.tpm {
         None => agent,

@@ -39,6 +39,45 @@ pub struct TaskConfig {
     /// The `pause` binary that holds a networked task's namespace; without it, tasks whose
     /// policy allows destinations are refused.
     pub holder_binary: Option<Vec<u8>>,
+    /// Starts the container engine when the first task finds none (the boot image's
+    /// `engine-up`); the agent then waits for it to answer.
+    pub engine_start: Option<std::path::PathBuf>,
+}
+
+/// How long a started engine may take to answer.
+const ENGINE_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// The engine, started first if it does not answer and `config` says how.
+async fn connect(config: &TaskConfig) -> Result<Executor, String> {
+    let first = match Executor::connect(Runtime::Runc).await {
+        Ok(executor) => return Ok(executor),
+        Err(error) => error,
+    };
+    let Some(start) = &config.engine_start else {
+        return Err(format!("the container engine: {first}"));
+    };
+    let started = std::time::Instant::now();
+    info!(program = %start.display(), "starting the container engine");
+    let status = std::process::Command::new(start)
+        .status()
+        .map_err(|e| format!("running {}: {e}", start.display()))?;
+    if !status.success() {
+        return Err(format!("{} failed: {status}", start.display()));
+    }
+    loop {
+        match Executor::connect(Runtime::Runc).await {
+            Ok(executor) => {
+                info!(elapsed = ?started.elapsed(), "the container engine answers");
+                return Ok(executor);
+            }
+            Err(error) if started.elapsed() > ENGINE_START_TIMEOUT => {
+                return Err(format!(
+                    "the container engine did not answer within {ENGINE_START_TIMEOUT:?} of its start: {error}"
+                ))
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
 }
 
 /// The agent's task side, for one boot.
@@ -233,9 +272,7 @@ async fn run(
     }
     let executor = executor
         .get_or_try_init(|| async {
-            let mut executor = Executor::connect(Runtime::Runc)
-                .await
-                .map_err(|e| format!("the container engine: {e}"))?;
+            let mut executor = connect(config).await?;
             if let Some(holder) = &config.holder_binary {
                 let image = capsule_image::build_function_image(holder);
                 executor

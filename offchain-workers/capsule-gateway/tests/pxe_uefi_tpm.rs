@@ -56,10 +56,10 @@ fn variant(build: &Build, dir: &Path) -> (PathBuf, String) {
         .expect("/init's boot message in the initramfs");
     cpio[at] = b'C';
     std::fs::write(dir.join("initrd.cpio"), cpio).expect("write");
-    // The section keeps its size: compressed harder than the build does, then padded with
-    // zeros to that size (the kernel skips zeros after an archive).
+    // The section keeps its size: compressed a little harder than the build does (a long
+    // window), then padded with zeros to that size (the kernel skips zeros after an archive).
     run(Command::new("zstd")
-        .args(["-q", "--ultra", "-22", "-T1", "--no-progress", "-f", "-o"])
+        .args(["-q", "-19", "--long=27", "-T1", "--no-progress", "-f", "-o"])
         .arg(dir.join("variant.zst"))
         .arg(dir.join("initrd.cpio")));
     let mut compressed = std::fs::read(dir.join("variant.zst")).expect("variant");

@@ -129,7 +129,7 @@ pub fn machine(link: &Link, dir: &Path, serial: &str, firmware: &Firmware) -> Pr
     let console = std::fs::File::create(dir.join(format!("console-{serial}.log"))).expect("log");
     let child = Command::new("ip")
         .args(["netns", "exec", &link.hpc, "qemu-system-x86_64"])
-        .args(["-accel", "tcg", "-m", "768", "-smp", "1", "-nographic"])
+        .args(["-accel", "tcg", "-m", "1024", "-smp", "1", "-nographic"])
         .args(firmware.qemu_args(dir))
         .args(["-S", "-no-shutdown"])
         .arg("-qmp")
