@@ -14,7 +14,9 @@
 # versions they are used and checked; when one is gone the build re-resolves it, rewrites the lock
 # and says so. `--update` re-resolves every package.
 #
-# Usage: pxe-image/build.sh [--update] [--out DIR]
+# Usage: pxe-image/build.sh [--update] [--out DIR] [--without-engine]
+#   --without-engine leaves the container engine out (for measuring what it costs; such an
+#   image attests but runs no task).
 #   DIR defaults to $CARGO_TARGET_DIR/pxe-image. Downloads are cached in $CAPSULE_PXE_CACHE
 #   (default ~/.cache/capsule-pxe). Reproducibility across clones: pxe-image/reproducible.sh.
 set -euo pipefail
@@ -23,12 +25,14 @@ repo=$(cd "$here/.." && pwd)
 . "$repo/scripts/env.sh"
 
 update=false
+engine=true
 out="$CARGO_TARGET_DIR/pxe-image"
 while [ $# -gt 0 ]; do
   case $1 in
     --update) update=true ;;
     --out) out=$2; shift ;;
-    *) echo "usage: $0 [--update] [--out DIR]" >&2; exit 2 ;;
+    --without-engine) engine=false ;;
+    *) echo "usage: $0 [--update] [--out DIR] [--without-engine]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -166,7 +170,7 @@ for applet in $("$root/bin/busybox" --list); do
   [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
 done
 install -m 0755 "$agent" "$root/bin/capsule-agent"
-install -m 0755 "$pause" "$root/bin/pause"
+$engine && install -m 0755 "$pause" "$root/bin/pause"
 # The agent's libraries: what it and they need (ELF NEEDED), plus the device TCTI, taken from
 # the locked library packages into /lib/x86_64-linux-gnu (the dynamic loader's own directory).
 libdir=lib/x86_64-linux-gnu
@@ -191,13 +195,16 @@ find_lib() {
 needed() { objdump -p "$1" | awk '$1 == "NEEDED" { print $2 }'; }
 # The engine's programs, in /bin (the agent starts the engine with rootfs/engine-up).
 engine_bins=()
+$engine || engine_programs=()
 for program in "${engine_programs[@]}"; do
   role=${program%%:*} path=${program#*:}
   install -m 0755 "$work/deb/$role/$path" "$root/bin/$(basename "$path")"
   engine_bins+=("$work/deb/$role/$path")
 done
-ln -s tini-static "$root/bin/docker-init"   # the init the executor runs its functions under
-install -m 0755 "$here/rootfs/engine-up" "$root/bin/engine-up"
+if $engine; then
+  ln -s tini-static "$root/bin/docker-init"   # the init the executor runs its functions under
+  install -m 0755 "$here/rootfs/engine-up" "$root/bin/engine-up"
+fi
 queue=(libtss2-tcti-device.so.0 ld-linux-x86-64.so.2)
 for binary in "$agent" "${engine_bins[@]}"; do queue+=($(needed "$binary")); done
 declare -A copied=()

@@ -10,28 +10,15 @@ mod common;
 
 use std::{path::Path, time::Duration};
 
-use capsule_format::{Opener, PublicKey, Recipient, SecretKey};
-use capsule_image::build_function_image;
+use capsule_format::SecretKey;
 use common::{
     hex, read_events,
+    tasks::{open, post_demo, post_hostile, DEMO_INTERSECTION},
     vm::{self, attested_after, Firmware},
     wait_for_event, Link,
 };
-use serde_json::json;
 
 const TASK_TIMEOUT: Duration = Duration::from_secs(240);
-
-fn seal(plain: &[u8], to: [u8; 32]) -> Vec<u8> {
-    let mut capsule = Vec::new();
-    capsule_format::seal(
-        plain,
-        &mut capsule,
-        &[Recipient::plain(PublicKey(to))],
-        &mut |_| {},
-    )
-    .expect("seals");
-    capsule
-}
 
 /// The session X25519 key the agent announced on the console (its first stdout line).
 fn session_key(console: &Path) -> [u8; 32] {
@@ -43,27 +30,6 @@ fn session_key(console: &Path) -> [u8; 32] {
         .expect("the agent announced its keys");
     let keys: serde_json::Value = serde_json::from_str(line.trim()).expect("keys");
     capsule_channel::key_from_hex(keys["x25519"].as_str().expect("hex")).expect("key")
-}
-
-fn post(inbox: &Path, name: &str, task: serde_json::Value) {
-    let partial = inbox.join(format!("{name}.partial"));
-    std::fs::write(&partial, serde_json::to_vec(&task).expect("json")).expect("write");
-    std::fs::rename(partial, inbox.join(format!("{name}.task.json"))).expect("rename");
-}
-
-fn function(inbox: &Path, name: &str) -> String {
-    let binary = capsule_functions::binary(name).expect("function binaries build");
-    let image = build_function_image(&std::fs::read(binary).expect("binary"));
-    std::fs::write(inbox.join(format!("{name}.tar")), &image.tar).expect("archive");
-    hex(&image.id.0)
-}
-
-fn policy(egress: serde_json::Value) -> serde_json::Value {
-    json!({
-        "memory_bytes": 64 << 20, "cpu_millis": 1000, "pids": 32,
-        "tmpfs_bytes": 1 << 20, "output_bytes": 1 << 20, "timeout_secs": 60,
-        "egress": egress,
-    })
 }
 
 #[test]
@@ -96,63 +62,19 @@ fn a_pxe_booted_hpc_runs_the_demo_and_contains_a_hostile_task() {
     let boot_events = read_events(&events).len();
 
     // The demo (the engine starts for it).
-    let demo = function(&inbox, "intersect");
-    std::fs::write(
-        inbox.join("b.capsule"),
-        seal(b"Alan\nBarbara\nEdsger\nGrace\n", session),
-    )
-    .expect("b");
-    std::fs::write(
-        inbox.join("c.capsule"),
-        seal(b"Grace\nAlan\nBarbara\nKen\n", session),
-    )
-    .expect("c");
     let posted = std::time::Instant::now();
-    post(
-        &inbox,
-        "demo",
-        json!({
-            "task": 1, "image": demo, "archive": "intersect.tar",
-            "inputs": [{"name": "b.list", "capsule": "b.capsule"},
-                       {"name": "c.list", "capsule": "c.capsule"}],
-            "recipients": [hex(&recipient.public().0)],
-            "policy": policy(json!([])),
-        }),
-    );
+    post_demo(&inbox, session, &recipient);
     let (_, finished) = wait_for_event(&events, boot_events, "task_finished", TASK_TIMEOUT);
     eprintln!("demo task, engine start included: {:.1?}", posted.elapsed());
     assert_eq!(finished["outcome"], "Completed", "{finished}");
     assert_eq!(finished["exit_code"], 0, "{finished}");
     assert_eq!(finished["evidence_clean"], true, "{finished}");
     let sealed = std::fs::read(inbox.join("demo.out/intersection.capsule")).expect("output");
-    let mut opened = Vec::new();
-    capsule_format::open(
-        sealed.as_slice(),
-        &mut opened,
-        &Opener::new(std::slice::from_ref(&recipient)),
-        &mut |_| {},
-    )
-    .expect("the recipient opens it");
-    assert_eq!(opened, b"Alan\nBarbara\nGrace\n");
+    assert_eq!(open(&sealed, &recipient), DEMO_INTERSECTION);
 
     // A hostile task: allowed the gateway's port 8080, it connects to port 9999.
     let skip = read_events(&events).len();
-    let hostile = function(&inbox, "hostile");
-    std::fs::write(
-        inbox.join("behaviour.capsule"),
-        seal(b"connect-tcp 10.79.0.1:9999\n", session),
-    )
-    .expect("behaviour");
-    post(
-        &inbox,
-        "hostile",
-        json!({
-            "task": 2, "image": hostile, "archive": "hostile.tar",
-            "inputs": [{"name": "behaviour", "capsule": "behaviour.capsule"}],
-            "recipients": [hex(&recipient.public().0)],
-            "policy": policy(json!([{"address": "10.79.0.1", "port": 8080, "protocol": "tcp"}])),
-        }),
-    );
+    post_hostile(&inbox, session, &recipient);
     let (at, finished) = wait_for_event(&events, skip, "task_finished", TASK_TIMEOUT);
     assert_eq!(finished["outcome"], "PolicyViolation", "{finished}");
     assert_eq!(finished["evidence_clean"], true, "{finished}");

@@ -7,53 +7,16 @@
 //! Attestation goes on throughout (reports accepted, no violation, no power-cycle).
 //!
 //! Needs root, network namespaces and the Docker engine (scripts/dockerd-up.sh).
-use std::{ffi::OsStr, path::Path, process::Command, time::Duration};
+use std::{ffi::OsStr, process::Command, time::Duration};
 
-use capsule_format::{Opener, PublicKey, Recipient, SecretKey};
-use capsule_image::build_function_image;
+use capsule_format::{Opener, SecretKey};
 use capsule_primitives::ResultManifest;
 use codec::Decode;
-use common::*;
-use serde_json::json;
+use common::{tasks::*, *};
 
 mod common;
 
 const TASK_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn seal(plain: &[u8], to: [u8; 32]) -> Vec<u8> {
-    let mut capsule = Vec::new();
-    capsule_format::seal(
-        plain,
-        &mut capsule,
-        &[Recipient::plain(PublicKey(to))],
-        &mut |_| {},
-    )
-    .expect("seals");
-    capsule
-}
-
-fn policy(egress: serde_json::Value) -> serde_json::Value {
-    json!({
-        "memory_bytes": 64 << 20, "cpu_millis": 1000, "pids": 32,
-        "tmpfs_bytes": 1 << 20, "output_bytes": 1 << 20, "timeout_secs": 30,
-        "egress": egress,
-    })
-}
-
-/// Writes the function image `name` into the inbox; returns its id.
-fn function_image(inbox: &Path, name: &str) -> String {
-    let binary = capsule_functions::binary(name).expect("function binaries build");
-    let image = build_function_image(&std::fs::read(binary).expect("binary"));
-    std::fs::write(inbox.join(format!("{name}.tar")), &image.tar).expect("archive");
-    hex(&image.id.0)
-}
-
-/// Posts `task` as `name.task.json` (written beside, then renamed in, as a producer should).
-fn post(inbox: &Path, name: &str, task: &serde_json::Value) {
-    let partial = inbox.join(format!("{name}.partial"));
-    std::fs::write(&partial, serde_json::to_vec(task).expect("json")).expect("write");
-    std::fs::rename(partial, inbox.join(format!("{name}.task.json"))).expect("rename");
-}
 
 #[test]
 fn tasks_run_over_the_channel_while_the_hpc_stays_attested() {
@@ -81,28 +44,7 @@ fn tasks_run_over_the_channel_while_the_hpc_stays_attested() {
     let recipient = SecretKey::generate();
 
     // The demo: two name lists in, their intersection out, sealed to the recipient.
-    let demo = function_image(&inbox, "intersect");
-    std::fs::write(
-        inbox.join("b.capsule"),
-        seal(b"Alan\nBarbara\nEdsger\nGrace\n", session_x25519),
-    )
-    .expect("b");
-    std::fs::write(
-        inbox.join("c.capsule"),
-        seal(b"Grace\nAlan\nBarbara\nKen\n", session_x25519),
-    )
-    .expect("c");
-    post(
-        &inbox,
-        "demo",
-        &json!({
-            "task": 1, "image": demo, "archive": "intersect.tar",
-            "inputs": [{"name": "b.list", "capsule": "b.capsule"},
-                       {"name": "c.list", "capsule": "c.capsule"}],
-            "recipients": [hex(&recipient.public().0)],
-            "policy": policy(json!([])),
-        }),
-    );
+    post_demo(&inbox, session_x25519, &recipient);
     let finished = setup.wait_for(0, "task_finished", TASK_TIMEOUT);
     assert_eq!(finished["task"], 1, "{finished}");
     assert_eq!(finished["outcome"], "Completed", "{finished}");
@@ -112,15 +54,7 @@ fn tasks_run_over_the_channel_while_the_hpc_stays_attested() {
         serde_json::from_slice(&std::fs::read(inbox.join("demo.result.json")).expect("result"))
             .expect("json");
     let sealed = std::fs::read(inbox.join("demo.out/intersection.capsule")).expect("output");
-    let mut opened = Vec::new();
-    capsule_format::open(
-        sealed.as_slice(),
-        &mut opened,
-        &Opener::new(std::slice::from_ref(&recipient)),
-        &mut |_| {},
-    )
-    .expect("the recipient opens the output");
-    assert_eq!(opened, b"Alan\nBarbara\nGrace\n");
+    assert_eq!(open(&sealed, &recipient), DEMO_INTERSECTION);
     // The manifest names the output by the CID of what came back.
     let manifest = ResultManifest::decode(
         &mut hex::decode(result["manifest"].as_str().expect("hex"))
@@ -144,22 +78,7 @@ fn tasks_run_over_the_channel_while_the_hpc_stays_attested() {
 
     // A hostile task: allowed one destination, it connects to another.
     let skip = setup.events().len();
-    let hostile = function_image(&inbox, "hostile");
-    std::fs::write(
-        inbox.join("behaviour.capsule"),
-        seal(b"connect-tcp 10.79.0.1:9999\n", session_x25519),
-    )
-    .expect("behaviour");
-    post(
-        &inbox,
-        "hostile",
-        &json!({
-            "task": 2, "image": hostile, "archive": "hostile.tar",
-            "inputs": [{"name": "behaviour", "capsule": "behaviour.capsule"}],
-            "recipients": [hex(&recipient.public().0)],
-            "policy": policy(json!([{"address": "10.79.0.1", "port": 8080, "protocol": "tcp"}])),
-        }),
-    );
+    post_hostile(&inbox, session_x25519, &recipient);
     let finished = setup.wait_for(skip, "task_finished", TASK_TIMEOUT);
     assert_eq!(finished["task"], 2, "{finished}");
     assert_eq!(finished["outcome"], "PolicyViolation", "{finished}");

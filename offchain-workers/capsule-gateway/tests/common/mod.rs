@@ -2,6 +2,7 @@
 //! veth pair (10.79.0.0/24 exists only inside them), the gateway and agent processes, the
 //! prepared machine tree, and the events and power logs they write.
 #![allow(dead_code)]
+pub mod tasks;
 pub mod vm;
 
 use std::{

@@ -68,7 +68,12 @@ pub fn disk(dir: &Path) {
 pub const MAC: &str = "52:54:00:aa:bb:01";
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// The built image: `CAPSULE_PXE_IMAGE_DIR` (a build's output directory), or the default
+/// build, made here when there is none.
 pub fn built_image() -> Build {
+    if let Some(dir) = std::env::var_os("CAPSULE_PXE_IMAGE_DIR") {
+        return Build::read(Path::new(&dir)).expect("the build in CAPSULE_PXE_IMAGE_DIR");
+    }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -216,13 +221,22 @@ pub fn qmp(dir: &Path, request: serde_json::Value) -> serde_json::Value {
 
 /// The dnsmasq processes serving from `boot_dir`.
 pub fn dnsmasqs(boot_dir: &Path) -> usize {
+    dnsmasq_pids(boot_dir).len()
+}
+
+/// Their process ids.
+pub fn dnsmasq_pids(boot_dir: &Path) -> Vec<u32> {
     let needle = boot_dir.display().to_string();
     std::fs::read_dir("/proc")
         .expect("/proc")
         .flatten()
-        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
-        .filter(|c| c.starts_with(b"dnsmasq") && String::from_utf8_lossy(c).contains(&needle))
-        .count()
+        .filter_map(|p| {
+            let pid = p.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            (cmdline.starts_with(b"dnsmasq") && String::from_utf8_lossy(&cmdline).contains(&needle))
+                .then_some(pid)
+        })
+        .collect()
 }
 
 /// The HTTP status the boot server gives the HPC's side of the link for `path`.
