@@ -129,7 +129,8 @@ impl Tasks {
                     bytes = offer.data_bytes(),
                     "task offered"
                 );
-                let capacity = usize::try_from(offer.data_bytes()).unwrap_or(0);
+                // Grown as pieces come: an offer's size is a claim, not memory to set aside.
+                let capacity = usize::try_from(offer.data_bytes().min(16 << 20)).unwrap_or(0);
                 *state = State::Receiving {
                     data: Vec::with_capacity(capacity),
                     offer,
