@@ -12,7 +12,11 @@ use std::sync::{Arc, Mutex};
 use capsule_executor::{egress::EgressNetwork, Executor, Outcome, RunSpec, Runtime};
 use capsule_format::{Opener, PublicKey, Recipient, SecretKey};
 use capsule_primitives::{
-    agent::{AgentMessage, TaskFile, TaskOffer, TaskResult, MAX_REASON, MAX_TASK_CHUNK},
+    agent::{
+        AgentMessage, TaskFile, TaskOffer, TaskResult, MAX_REASON, MAX_TASK_CHUNK,
+        MAX_TASK_FILE_NAME,
+    },
+    task::MAX_RESULTS,
     BoundedVec, ResultManifest, TaskOutcome,
 };
 use ed25519_dalek::{Signer, SigningKey};
@@ -180,7 +184,13 @@ impl Tasks {
         let span = info_span!("task", task = offer.task.0);
         tokio::spawn(
             async move {
+                // A run that ends abnormally (a panic) leaves the task failed, not running.
+                let mut guard = Unfinished {
+                    state: state.clone(),
+                    ended: false,
+                };
                 let ended = run(&executor, &config, &key, &signing, &offer, &data).await;
+                guard.ended = true;
                 drop(data);
                 let next = match ended {
                     Ok((result, sealed)) => {
@@ -244,6 +254,21 @@ impl Tasks {
             }
             _ => refused("the task has not finished"),
         })
+    }
+}
+
+/// Marks the task failed when dropped before the run ended.
+struct Unfinished {
+    state: Arc<Mutex<State>>,
+    ended: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if !self.ended {
+            *self.state.lock().unwrap_or_else(|p| p.into_inner()) =
+                State::Failed("the task's run ended abnormally".into());
+        }
     }
 }
 
@@ -323,7 +348,24 @@ async fn run(
         .map(|key| Recipient::plain(PublicKey(*key)))
         .collect();
     let (mut sealed, mut cids, mut files) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, bytes) in &report.outputs.files {
+    // What a result carries: at most MAX_RESULTS outputs, by name order, with names a result
+    // can hold. The rest are dropped, never the signed outcome.
+    let (kept, dropped): (Vec<_>, Vec<_>) =
+        report
+            .outputs
+            .files
+            .iter()
+            .enumerate()
+            .partition(|(i, (name, _))| {
+                *i < MAX_RESULTS as usize && name.len() <= MAX_TASK_FILE_NAME as usize
+            });
+    if !dropped.is_empty() {
+        warn!(
+            dropped = dropped.len(),
+            "outputs a result cannot carry were dropped"
+        );
+    }
+    for (_, (name, bytes)) in kept {
         let mut capsule = Vec::new();
         capsule_format::seal(bytes.as_slice(), &mut capsule, &recipients, &mut |_| {})
             .map_err(|e| format!("sealing output {name}: {e}"))?;

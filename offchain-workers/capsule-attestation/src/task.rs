@@ -43,15 +43,22 @@ enum Phase {
     },
     Poll {
         next: Instant,
+        /// The task is abandoned when it has not finished by then.
+        deadline: Instant,
     },
     Fetch {
-        result: TaskResult,
+        result: Box<TaskResult>,
         outputs: Vec<Vec<u8>>,
+        /// The output being fetched, one piece per step.
+        current: Vec<u8>,
     },
     Done {
-        delivery: TaskDelivery,
+        delivery: Box<TaskDelivery>,
     },
 }
+
+/// How long past its own timeout a task may take: the image's load, the engine's start.
+pub const TASK_GRACE: Duration = Duration::from_secs(300);
 
 /// One task in flight on one session.
 pub struct TaskRelay {
@@ -78,7 +85,7 @@ impl TaskRelay {
     /// When the next step is due.
     pub fn due(&self) -> Instant {
         match self.phase {
-            Phase::Poll { next } => next,
+            Phase::Poll { next, .. } => next,
             _ => Instant::now(),
         }
     }
@@ -120,8 +127,11 @@ impl TaskRelay {
                 match ask(channel, config, &GatewayMessage::TaskData(piece)).await? {
                     AgentMessage::TaskAck if end == job.data.len() => {
                         info!(task = job.offer.task.0, bytes = end, "task data sent");
+                        let timeout =
+                            Duration::from_secs(job.offer.policy.timeout_secs.into()) + TASK_GRACE;
                         Phase::Poll {
                             next: Instant::now() + POLL_INTERVAL,
+                            deadline: Instant::now() + timeout,
                         }
                     }
                     AgentMessage::TaskAck => Phase::Data { sent: end },
@@ -131,15 +141,25 @@ impl TaskRelay {
                     _ => return Err(Violation::Undecodable),
                 }
             }
-            Phase::Poll { .. } => match ask(channel, config, &GatewayMessage::TaskPoll).await? {
+            Phase::Poll { deadline, .. } => match ask(channel, config, &GatewayMessage::TaskPoll)
+                .await?
+            {
+                AgentMessage::TaskRunning if Instant::now() > deadline => {
+                    return Ok(self.finish(Err(
+                        "the task did not finish within its timeout and the grace for loading it"
+                            .into(),
+                    )))
+                }
                 AgentMessage::TaskRunning => Phase::Poll {
                     next: Instant::now() + POLL_INTERVAL,
+                    deadline,
                 },
                 AgentMessage::TaskFinished(result) => {
                     check_result(&job.offer, &result, session_key)?;
                     Phase::Fetch {
-                        result,
+                        result: Box::new(result),
                         outputs: Vec::new(),
+                        current: Vec::new(),
                     }
                 }
                 AgentMessage::TaskRefused(reason) => return Ok(self.finish(Err(refused(&reason)))),
@@ -148,6 +168,7 @@ impl TaskRelay {
             Phase::Fetch {
                 result,
                 mut outputs,
+                mut current,
             } => {
                 let index = outputs.len();
                 let Some(file) = result.outputs.get(index) else {
@@ -157,34 +178,42 @@ impl TaskRelay {
                         _ => return Err(Violation::Undecodable),
                     }
                     self.phase = Phase::Done {
-                        delivery: TaskDelivery { result, outputs },
+                        delivery: Box::new(TaskDelivery {
+                            result: *result,
+                            outputs,
+                        }),
                     };
                     return Ok(self.deliver());
                 };
-                let mut output = Vec::new();
-                while (output.len() as u64) < file.bytes {
-                    let request = GatewayMessage::TaskOutputRequest {
-                        index: index as u32,
-                        offset: output.len() as u64,
-                    };
-                    match ask(channel, config, &request).await? {
-                        AgentMessage::TaskOutputChunk(piece) if !piece.is_empty() => {
-                            output.extend_from_slice(&piece)
-                        }
-                        _ => return Err(lied("an output ended before its declared size")),
+                // One piece per step, so challenges go on between them; every piece but the
+                // last is whole (an agent cannot stall the gateway with tiny ones).
+                let request = GatewayMessage::TaskOutputRequest {
+                    index: index as u32,
+                    offset: current.len() as u64,
+                };
+                let left = file.bytes - current.len() as u64;
+                match ask(channel, config, &request).await? {
+                    AgentMessage::TaskOutputChunk(piece)
+                        if piece.len() as u64 == left.min(u64::from(MAX_TASK_CHUNK)) =>
+                    {
+                        current.extend_from_slice(&piece)
                     }
+                    _ => return Err(lied("an output piece is not the size it must be")),
                 }
-                if output.len() as u64 != file.bytes {
-                    return Err(lied("an output is longer than declared"));
+                if (current.len() as u64) == file.bytes {
+                    let cid = capsule_format::split(&current)
+                        .map(|(_, payload)| capsule_store::payload_cid(payload))
+                        .map_err(|_| lied("an output is not a capsule"))?;
+                    if result.manifest.results.get(index) != Some(&cid) {
+                        return Err(lied("an output's CID is not the manifest's"));
+                    }
+                    outputs.push(std::mem::take(&mut current));
                 }
-                let cid = capsule_format::split(&output)
-                    .map(|(_, payload)| capsule_store::payload_cid(payload))
-                    .map_err(|_| lied("an output is not a capsule"))?;
-                if result.manifest.results.get(index) != Some(&cid) {
-                    return Err(lied("an output's CID is not the manifest's"));
+                Phase::Fetch {
+                    result,
+                    outputs,
+                    current,
                 }
-                outputs.push(output);
-                Phase::Fetch { result, outputs }
             }
             done @ Phase::Done { .. } => done,
         };
@@ -194,7 +223,7 @@ impl TaskRelay {
 
     fn deliver(&mut self) -> bool {
         if let Phase::Done { delivery } = &self.phase {
-            let delivery = delivery.clone();
+            let delivery = (**delivery).clone();
             return self.finish(Ok(delivery));
         }
         false

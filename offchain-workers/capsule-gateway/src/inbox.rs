@@ -144,6 +144,13 @@ fn read_task(inbox: &Path, path: &Path) -> anyhow::Result<(TaskOffer, Vec<u8>)> 
     Ok((offer, data))
 }
 
+/// `stem` with `suffix` appended (`with_extension` would replace a dotted name's last part).
+fn sibling(stem: &Path, suffix: &str) -> PathBuf {
+    let mut name = stem.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// Writes the outputs and `result.json` of a delivered task.
 fn write_result(
     stem: &Path,
@@ -152,7 +159,7 @@ fn write_result(
     let json = match delivery {
         Err(why) => serde_json::json!({ "error": why }),
         Ok(delivery) => {
-            let out = stem.with_extension("out");
+            let out = sibling(stem, ".out");
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             let result = &delivery.result;
             let mut outputs = Vec::new();
@@ -183,7 +190,7 @@ fn write_result(
             })
         }
     };
-    let path = stem.with_extension("result.json");
+    let path = sibling(stem, ".result.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&json)?)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(json)
@@ -204,7 +211,7 @@ pub async fn watch(inbox: PathBuf, jobs: UnboundedSender<TaskJob>, events: Event
         for path in names {
             let file = path.to_string_lossy().into_owned();
             let stem = PathBuf::from(file.trim_end_matches(".task.json"));
-            let taken = stem.with_extension("task.taken");
+            let taken = sibling(&stem, ".task.taken");
             if let Err(error) = std::fs::rename(&path, &taken) {
                 warn!(%error, path = %path.display(), "cannot take the task file");
                 continue;

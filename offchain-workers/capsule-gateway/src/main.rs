@@ -399,6 +399,25 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Stages the image, and serves HTTP on the link; dnsmasq starts with the first boot.
+/// Measured boot, where this gateway served the image to a TPM HPC: the firmware's event log
+/// bears out the PCRs the boot is held to and shows the image loaded (a `measured_boot` event).
+async fn measured_boot<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    channel: &mut Channel<S>,
+    shared: &Shared,
+    expectations: &capsule_attestation::Expectations,
+) -> Result<(), Violation> {
+    let (Some(tpm), Some(image)) = (&expectations.tpm, shared.measured_image) else {
+        return Ok(());
+    };
+    let boot = server::measured_boot(channel, &shared.config, &tpm.pcrs, &[image]).await?;
+    shared.events.write(serde_json::json!({
+        "event": "measured_boot",
+        "image": hex::encode(boot.image),
+        "applications": boot.applications.iter().map(hex::encode).collect::<Vec<_>>(),
+    }));
+    Ok(())
+}
+
 async fn start_boot_server(
     args: &AttestArgs,
     image: &Path,
@@ -606,6 +625,7 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
         }
     };
     let unknown_tpm = || Violation::Report(capsule_primitives::AttestationFailure::UnknownTpm);
+    let mut measured = false;
     let expectations = match expectations {
         Some(expectations) => match (&expectations.tpm, identity) {
             (None, None) => expectations,
@@ -633,6 +653,13 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
         .await
         {
             Ok((expectations, _)) => {
+                // Measured boot first: PCRs the firmware's log does not bear out are not
+                // enrolled (every later boot would be held to them).
+                if let Err(violation) = measured_boot(&mut channel, shared, &expectations).await {
+                    violated(violation);
+                    return Ok(());
+                }
+                measured = true;
                 std::fs::write(&shared.args.expectations, expectations.encode())
                     .with_context(|| format!("writing {}", shared.args.expectations.display()))?;
                 shared.events.write(serde_json::json!({
@@ -659,18 +686,10 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
             }
         },
     };
-    // Measured boot, where this gateway served the image to a TPM HPC: the firmware loaded it.
-    if let (Some(tpm), Some(image)) = (&expectations.tpm, shared.measured_image) {
-        match server::measured_boot(&mut channel, &shared.config, &tpm.pcrs, &[image]).await {
-            Ok(boot) => shared.events.write(serde_json::json!({
-                "event": "measured_boot",
-                "image": hex::encode(boot.image),
-                "applications": boot.applications.iter().map(hex::encode).collect::<Vec<_>>(),
-            })),
-            Err(violation) => {
-                violated(violation);
-                return Ok(());
-            }
+    if !measured {
+        if let Err(violation) = measured_boot(&mut channel, shared, &expectations).await {
+            violated(violation);
+            return Ok(());
         }
     }
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
