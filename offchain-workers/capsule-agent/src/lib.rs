@@ -7,6 +7,9 @@
 //! [`capsule_measure`] reads, bound to the challenge's nonce and carrying both session keys,
 //! with a TPM quote over the report's quoted digest where the HPC has a TPM (feature `tpm`).
 //!
+//! The same channel carries the gateway's tasks ([`task`]): the agent runs them through the
+//! executor, between challenges, and sends the firmware's TPM event log when asked.
+//!
 //! A report it cannot make (a source it needs failed) is answered with
 //! [`AgentMessage::CannotReport`] and the reason, never a panic or silence.
 pub mod boot;
