@@ -222,11 +222,13 @@ impl TaskRelay {
     }
 
     fn deliver(&mut self) -> bool {
-        if let Phase::Done { delivery } = &self.phase {
-            let delivery = (**delivery).clone();
-            return self.finish(Ok(delivery));
+        match std::mem::replace(&mut self.phase, Phase::Offer) {
+            Phase::Done { delivery } => self.finish(Ok(*delivery)),
+            other => {
+                self.phase = other;
+                false
+            }
         }
-        false
     }
 
     fn finish(&mut self, outcome: Result<TaskDelivery, String>) -> bool {

@@ -398,7 +398,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Stages the image, and serves HTTP on the link; dnsmasq starts with the first boot.
 /// Measured boot, where this gateway served the image to a TPM HPC: the firmware's event log
 /// bears out the PCRs the boot is held to and shows the image loaded (a `measured_boot` event).
 async fn measured_boot<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
@@ -418,6 +417,7 @@ async fn measured_boot<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Stages the image, and serves HTTP on the link; dnsmasq starts with the first boot.
 async fn start_boot_server(
     args: &AttestArgs,
     image: &Path,
@@ -625,17 +625,17 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
         }
     };
     let unknown_tpm = || Violation::Report(capsule_primitives::AttestationFailure::UnknownTpm);
-    let mut measured = false;
-    let expectations = match expectations {
+    // The expectations this boot is held to, and whether they are new (enrolled now).
+    let (expectations, enrolled) = match expectations {
         Some(expectations) => match (&expectations.tpm, identity) {
-            (None, None) => expectations,
+            (None, None) => (expectations, false),
             (Some(enrolled), Some(identity)) if identity.ek_modulus == enrolled.ek_modulus => {
                 // This boot's attestation key, for this boot's quotes.
                 let mut session = (*expectations).clone();
                 if let Some(tpm) = session.tpm.as_mut() {
                     tpm.attestation_key = identity.attestation_key;
                 }
-                Arc::new(session)
+                (Arc::new(session), false)
             }
             // Another TPM; or enrolled without one where TPMs are attested (a downgrade); or
             // enrolled with one where this gateway cannot establish it.
@@ -652,44 +652,36 @@ async fn session(shared: &Shared, stream: tokio::net::TcpStream) -> anyhow::Resu
         )
         .await
         {
-            Ok((expectations, _)) => {
-                // Measured boot first: PCRs the firmware's log does not bear out are not
-                // enrolled (every later boot would be held to them).
-                if let Err(violation) = measured_boot(&mut channel, shared, &expectations).await {
-                    violated(violation);
-                    return Ok(());
-                }
-                measured = true;
-                std::fs::write(&shared.args.expectations, expectations.encode())
-                    .with_context(|| format!("writing {}", shared.args.expectations.display()))?;
-                shared.events.write(serde_json::json!({
-                    "event": "enrolled",
-                    "fingerprint_root": hex::encode(expectations.fingerprint_root().0),
-                    "tpm": expectations.tpm.is_some(),
-                    // The quoted values every later boot must match (PCR index → SHA-256).
-                    "pcrs": expectations.tpm.as_ref().map(|tpm| {
-                        tpm.pcrs
-                            .iter()
-                            .map(|(index, value)| (index.to_string(), hex::encode(value).into()))
-                            .collect::<serde_json::Map<_, _>>()
-                    }),
-                }));
-                let expectations = Arc::new(expectations);
-                if let Ok(mut state) = shared.state.lock() {
-                    state.expectations = Some(expectations.clone());
-                }
-                expectations
-            }
+            Ok((expectations, _)) => (Arc::new(expectations), true),
             Err(violation) => {
                 violated(violation);
                 return Ok(());
             }
         },
     };
-    if !measured {
-        if let Err(violation) = measured_boot(&mut channel, shared, &expectations).await {
-            violated(violation);
-            return Ok(());
+    // Measured boot before enrolment is kept: PCRs the firmware's log does not bear out are
+    // not enrolled (every later boot would be held to them).
+    if let Err(violation) = measured_boot(&mut channel, shared, &expectations).await {
+        violated(violation);
+        return Ok(());
+    }
+    if enrolled {
+        std::fs::write(&shared.args.expectations, expectations.encode())
+            .with_context(|| format!("writing {}", shared.args.expectations.display()))?;
+        shared.events.write(serde_json::json!({
+            "event": "enrolled",
+            "fingerprint_root": hex::encode(expectations.fingerprint_root().0),
+            "tpm": expectations.tpm.is_some(),
+            // The quoted values every later boot must match (PCR index → SHA-256).
+            "pcrs": expectations.tpm.as_ref().map(|tpm| {
+                tpm.pcrs
+                    .iter()
+                    .map(|(index, value)| (index.to_string(), hex::encode(value).into()))
+                    .collect::<serde_json::Map<_, _>>()
+            }),
+        }));
+        if let Ok(mut state) = shared.state.lock() {
+            state.expectations = Some(expectations.clone());
         }
     }
     let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
